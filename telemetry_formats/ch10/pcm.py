@@ -1,0 +1,225 @@
+"""PCM data format 1 (data type 0x09): CSDW, intra-packet headers and minor-frame layout.
+
+CSDW (IRIG 106 Chapter 11): bit 30 IPH, 29 MA (major frame indicator), 28 MI
+(minor frame indicator), 27-26 minor frame status, 25-24 major frame status,
+21 32-bit alignment, 20 throughput, 19 packed, 18 unpacked, 17-0 sync offset.
+Status values: 0b11 lock, 0b10 check, else not locked.
+
+Packed and unpacked modes carry each minor frame behind an intra-packet header:
+an 8-byte time stamp and a data header (2 bytes, or 4 in 32-bit alignment) whose
+bits 15-14 and 13-12 are the minor and major frame status. In packed mode the
+frame's bits are contiguous and padded at the end to the alignment unit; in
+unpacked mode every word (and the sync pattern) is right-justified in whole
+alignment units. Throughput mode is the raw bit stream with no headers. Storage
+is little-endian 16-bit (or 32-bit) units holding the first-sent bit in the
+unit's most significant bit (see ``telemetry_formats.bits``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int16ul, Int32ul, Int64ul, Padding, Struct, Switch, this
+
+from ..bits import from_bitstream, pack_fields, to_bitstream
+from ..paramdb.model import FrameFormat
+
+__all__ = [
+    "DATA_TYPE_PCM_F1",
+    "PcmCsdw",
+    "IntraPacketHeader",
+    "PcmMode",
+    "PcmLayout",
+    "PcmRecords",
+    "build_pcm_body",
+    "split_pcm_body",
+    "STATUS_LOCK",
+]
+
+DATA_TYPE_PCM_F1 = 0x09
+STATUS_LOCK = 0b11
+STATUS_CHECK = 0b10
+
+PcmCsdw = ByteSwapped(
+    BitStruct(
+        Padding(1),
+        "iph" / Flag,  # bit 30
+        "major_frame_indicator" / Flag,  # bit 29
+        "minor_frame_indicator" / Flag,  # bit 28
+        "minor_status" / BitsInteger(2),  # bits 27-26
+        "major_status" / BitsInteger(2),  # bits 25-24
+        Padding(2),
+        "align32" / Flag,  # bit 21
+        "throughput" / Flag,  # bit 20
+        "packed" / Flag,  # bit 19
+        "unpacked" / Flag,  # bit 18
+        "sync_offset" / BitsInteger(18),  # bits 17-0
+    )
+)
+
+_Ipdh16 = ByteSwapped(BitStruct("minor_status" / BitsInteger(2), "major_status" / BitsInteger(2), Padding(12)))
+_Ipdh32 = ByteSwapped(
+    BitStruct(Padding(16), "minor_status" / BitsInteger(2), "major_status" / BitsInteger(2), Padding(12))
+)
+
+IntraPacketHeader = Struct(
+    "time" / Int64ul,  # 48-bit RTC in the low bits, or secondary-header time format
+    "data_header" / Switch(this._params.align32, {False: _Ipdh16, True: _Ipdh32}),
+)
+
+
+class PcmMode(Enum):
+    UNPACKED = "unpacked"
+    PACKED = "packed"
+    THROUGHPUT = "throughput"
+
+
+@dataclass(frozen=True)
+class PcmLayout:
+    """How minor frames of ``frame`` sit in a PCM packet in a given mode."""
+
+    frame: FrameFormat
+    mode: PcmMode
+    align32: bool = False
+
+    @property
+    def unit_bits(self) -> int:
+        return 32 if self.align32 else 16
+
+    @property
+    def iph_bytes(self) -> int:
+        if self.mode is PcmMode.THROUGHPUT:
+            return 0
+        return 8 + (4 if self.align32 else 2)
+
+    def slot_widths(self) -> np.ndarray:
+        """Bits each word position occupies in storage (padded in unpacked mode)."""
+        w = self.frame.widths()
+        if self.mode is PcmMode.UNPACKED:
+            u = self.unit_bits
+            return -(-w // u) * u
+        return w
+
+    def word_offsets(self) -> np.ndarray:
+        """Bit offset of each word position's value from the start of the frame data."""
+        slots = self.slot_widths()
+        starts = np.concatenate([[0], np.cumsum(slots)[:-1]])
+        return (starts + slots - self.frame.widths()).astype(np.int64)
+
+    @property
+    def frame_bits(self) -> int:
+        """Bits of one minor frame's data in storage (without the intra-packet header)."""
+        bits = int(self.slot_widths().sum())
+        if self.mode is PcmMode.THROUGHPUT:
+            return bits
+        u = self.unit_bits
+        return -(-bits // u) * u
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes per minor frame including the intra-packet header (not for throughput)."""
+        return self.iph_bytes + self.frame_bits // 8
+
+    def csdw(self, **kw) -> dict:
+        return dict(
+            iph=self.mode is not PcmMode.THROUGHPUT,
+            major_frame_indicator=kw.get("major_frame_indicator", False),
+            minor_frame_indicator=kw.get("minor_frame_indicator", self.mode is not PcmMode.THROUGHPUT),
+            minor_status=kw.get("minor_status", STATUS_LOCK if self.mode is not PcmMode.THROUGHPUT else 0),
+            major_status=kw.get("major_status", STATUS_LOCK if self.mode is not PcmMode.THROUGHPUT else 0),
+            align32=self.align32,
+            throughput=self.mode is PcmMode.THROUGHPUT,
+            packed=self.mode is PcmMode.PACKED,
+            unpacked=self.mode is PcmMode.UNPACKED,
+            sync_offset=kw.get("sync_offset", 0),
+        )
+
+    @classmethod
+    def from_csdw(cls, frame: FrameFormat, csdw) -> "PcmLayout":
+        """The layout a parsed CSDW announces (throughput if no mode bit is set)."""
+        if csdw.unpacked:
+            mode = PcmMode.UNPACKED
+        elif csdw.packed:
+            mode = PcmMode.PACKED
+        else:
+            mode = PcmMode.THROUGHPUT
+        return cls(frame=frame, mode=mode, align32=bool(csdw.align32))
+
+
+def build_pcm_body(
+    layout: PcmLayout,
+    words: np.ndarray,
+    times: np.ndarray | None = None,
+    *,
+    minor_status: int = STATUS_LOCK,
+    major_status: int = STATUS_LOCK,
+    major_frame_indicator: bool = False,
+) -> bytes:
+    """Build a PCM packet body (CSDW + data) from minor frames.
+
+    ``words`` is (n, words_per_minor) with column 0 ignored (the sync pattern is
+    written from the frame format); ``times`` (n,) are the intra-packet time
+    stamps (48-bit RTC counts) for packed and unpacked modes.
+    """
+    frame = layout.frame
+    words = np.array(words, dtype=np.uint64, copy=True)
+    n = words.shape[0]
+    words[:, 0] = frame.sync_pattern
+    widths = frame.widths()
+    masks = (np.uint64(1) << widths.astype(np.uint64)) - np.uint64(1)
+    words &= masks[None, :]
+    csdw = PcmCsdw.build(
+        layout.csdw(minor_status=minor_status, major_status=major_status, major_frame_indicator=major_frame_indicator)
+    )
+    if layout.mode is PcmMode.THROUGHPUT:
+        stream = pack_fields(words.reshape(1, -1), np.tile(widths, n))[0]
+        return csdw + from_bitstream(stream, layout.align32)
+    rows = pack_fields(words, layout.slot_widths())  # (n, bytes), unit-padded below
+    unit = layout.unit_bits // 8
+    frame_bytes = layout.frame_bits // 8
+    if rows.shape[1] < frame_bytes:
+        rows = np.concatenate([rows, np.zeros((n, frame_bytes - rows.shape[1]), np.uint8)], axis=1)
+    stored = rows.reshape(n, -1, unit)[:, :, ::-1].reshape(n, frame_bytes)
+    if times is None:
+        times = np.zeros(n, np.uint64)
+    iph = np.zeros((n, layout.iph_bytes), np.uint8)
+    iph[:, :8] = np.asarray(times, dtype="<u8").view(np.uint8).reshape(n, 8)
+    status = (minor_status << 14) | (major_status << 12)
+    iph[:, 8:10] = np.frombuffer(int(status).to_bytes(2, "little"), np.uint8)
+    return csdw + np.concatenate([iph, stored], axis=1).tobytes()
+
+
+@dataclass
+class PcmRecords:
+    """Minor frames located in one packed/unpacked packet body."""
+
+    stream: np.ndarray  # transmission-order bytes of the frames, back to back
+    frame_start_bits: np.ndarray  # (n,) int64
+    times: np.ndarray  # (n,) uint64 intra-packet time stamps
+    minor_status: np.ndarray  # (n,) uint8
+    major_status: np.ndarray  # (n,) uint8
+    trailing_bytes: int  # bytes after the last whole record (should be 0)
+
+
+def split_pcm_body(layout: PcmLayout, data: bytes | memoryview) -> PcmRecords:
+    """Locate the minor frames of a packed/unpacked packet's data (after the CSDW)."""
+    if layout.mode is PcmMode.THROUGHPUT:
+        raise ValueError("throughput mode has no records; use the frame synchronizer")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    rec = layout.record_bytes
+    n = len(raw) // rec
+    recs = raw[: n * rec].reshape(n, rec)
+    times = recs[:, :8].copy().view("<u8").reshape(n)
+    ipdh = recs[:, 8:10].copy().view("<u2").reshape(n)
+    frame_bytes = rec - layout.iph_bytes
+    stream = to_bitstream(np.ascontiguousarray(recs[:, layout.iph_bytes :]).reshape(-1), layout.align32)
+    return PcmRecords(
+        stream=stream,
+        frame_start_bits=np.arange(n, dtype=np.int64) * (frame_bytes * 8),
+        times=times,
+        minor_status=((ipdh >> 14) & 3).astype(np.uint8),
+        major_status=((ipdh >> 12) & 3).astype(np.uint8),
+        trailing_bytes=len(raw) - n * rec,
+    )

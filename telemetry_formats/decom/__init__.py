@@ -1,0 +1,19 @@
+"""Batch decommutation: PCM packets to minor/major frames and calibrated parameter samples."""
+
+from .decommutator import DecomError, DecomResult, DecomStats, Decommutator
+from .frames import FrameSynchronizer, MinorFrames
+from .major import MajorFrameAssembler, MajorFrames
+from .params import ExtractionPlan, SampleBlock
+
+__all__ = [
+    "DecomError",
+    "DecomResult",
+    "DecomStats",
+    "Decommutator",
+    "ExtractionPlan",
+    "FrameSynchronizer",
+    "MajorFrameAssembler",
+    "MajorFrames",
+    "MinorFrames",
+    "SampleBlock",
+]

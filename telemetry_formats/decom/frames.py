@@ -1,0 +1,211 @@
+"""Minor frames out of PCM packets: word extraction and throughput-mode frame sync.
+
+``MinorFrames`` is the batch every later stage works on: one row per minor
+frame, one column per word position (column 0 holds the sync pattern as read).
+``FrameSynchronizer`` is a sans-I/O frame synchronizer for throughput mode: it
+searches for the sync pattern at any bit offset, locks after the pattern repeats
+one frame later, verifies every frame while locked, and carries partial frames
+from one packet to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..bits import extract, find_pattern
+from ..ch10.pcm import PcmLayout
+from ..paramdb.model import FrameFormat
+
+__all__ = ["MinorFrames", "read_words", "sync_ok", "FrameSynchronizer"]
+
+
+@dataclass
+class MinorFrames:
+    """A batch of decoded minor frames."""
+
+    t_ns: np.ndarray  # (n,) int64: time of the first sync bit
+    words: np.ndarray  # (n, words_per_minor) uint32; column 0 = sync as read (low 32 bits)
+    frame_number: np.ndarray  # (n,) int32: 1-based minor frame number from the SFID, 0 = unknown
+
+    def __len__(self) -> int:
+        return len(self.t_ns)
+
+    def select(self, mask: np.ndarray) -> "MinorFrames":
+        return MinorFrames(self.t_ns[mask], self.words[mask], self.frame_number[mask])
+
+    @classmethod
+    def empty(cls, words_per_minor: int) -> "MinorFrames":
+        return cls(
+            np.zeros(0, np.int64), np.zeros((0, words_per_minor), np.uint32), np.zeros(0, np.int32)
+        )
+
+    @classmethod
+    def concat(cls, parts: list["MinorFrames"]) -> "MinorFrames":
+        return cls(
+            np.concatenate([p.t_ns for p in parts]),
+            np.concatenate([p.words for p in parts]),
+            np.concatenate([p.frame_number for p in parts]),
+        )
+
+
+def read_words(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.ndarray:
+    """Read every word position of the frames starting at ``starts`` (bit offsets).
+
+    Returns (n, words_per_minor) uint32; a sync pattern longer than 32 bits keeps
+    its low 32 bits.
+    """
+    widths = layout.frame.widths()
+    offsets = layout.word_offsets()
+    n = len(starts)
+    out = np.empty((n, len(widths)), np.uint32)
+    if n == 0:
+        return out
+    # Fast path: every data word is 16 bits on a 16-bit boundary.
+    data_w, data_off = widths[1:], offsets[1:]
+    if (
+        np.all(data_w == 16)
+        and np.all(data_off % 16 == 0)
+        and np.all(starts % 16 == 0)
+        and len(stream) % 2 == 0
+    ):
+        u16 = stream.view(">u2")
+        idx = (starts[:, None] + data_off[None, :]) // 16
+        out[:, 1:] = u16[idx]
+    else:
+        for w in np.unique(data_w):
+            cols = np.flatnonzero(widths == w)
+            cols = cols[cols > 0]
+            pos = starts[:, None] + offsets[cols][None, :]
+            out[:, cols] = extract(stream, pos, int(w))
+    sync_w = int(widths[0])
+    if sync_w > 32:
+        out[:, 0] = extract(stream, starts + offsets[0] + (sync_w - 32), 32)
+    else:
+        out[:, 0] = extract(stream, starts + offsets[0], sync_w)
+    return out
+
+
+def sync_ok(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.ndarray:
+    """(n,) bool: whether the full sync pattern (with its don't-care mask) is at each start."""
+    frame = layout.frame
+    pos = starts + layout.word_offsets()[0]
+    mask = frame.effective_sync_mask
+    L = frame.sync_length
+    if L <= 57:
+        v = extract(stream, pos, L)
+        return (v & np.uint64(mask)) == np.uint64(frame.sync_pattern & mask)
+    hi = extract(stream, pos, L - 32)
+    lo = extract(stream, pos + (L - 32), 32)
+    return ((hi & np.uint64(mask >> 32)) == np.uint64((frame.sync_pattern & mask) >> 32)) & (
+        (lo & np.uint64(mask & 0xFFFFFFFF)) == np.uint64(frame.sync_pattern & mask & 0xFFFFFFFF)
+    )
+
+
+@dataclass
+class SyncResult:
+    """Frames found in one ``FrameSynchronizer.feed`` call."""
+
+    stream: np.ndarray
+    starts: np.ndarray  # (n,) int64 bit offsets into ``stream``
+    t_ns: np.ndarray  # (n,) int64
+    sync_losses: int = 0
+    skipped_bits: int = 0  # bits searched through without a lock
+    events: list[str] = field(default_factory=list)
+
+
+class FrameSynchronizer:
+    """Throughput-mode frame sync for one channel (search, check, lock, verify)."""
+
+    def __init__(self, layout: PcmLayout, *, max_carry_bytes: int = 1 << 20) -> None:
+        self.layout = layout
+        self.frame_bits = layout.frame_bits
+        self.locked = False
+        self._carry = np.zeros(0, np.uint8)
+        self._carry_bit = 0  # bit offset in carry where unread data begins
+        self._carry_t0 = 0.0  # time of carry bit 0
+        self._max_carry = max(max_carry_bytes, 4 * (self.frame_bits // 8 + 8))
+        self.total_frames = 0
+        self.total_sync_losses = 0
+
+    def reset(self) -> None:
+        self.locked = False
+        self._carry = np.zeros(0, np.uint8)
+        self._carry_bit = 0
+
+    def feed(self, stream: np.ndarray, t0_ns: float, ns_per_bit: float) -> SyncResult:
+        """Add transmission-order bytes whose first bit is at ``t0_ns``; return whole frames."""
+        if len(self._carry):
+            t_base = t0_ns - len(self._carry) * 8 * ns_per_bit
+            data = np.concatenate([self._carry, stream])
+        else:
+            t_base = t0_ns
+            data = stream
+        pos = self._carry_bit
+        total = len(data) * 8
+        F = self.frame_bits
+        starts_out: list[np.ndarray] = []
+        losses = skipped = 0
+        events: list[str] = []
+        while True:
+            if not self.locked:
+                cand = self._candidates(data, pos)
+                found = None
+                for c in cand:
+                    nxt = c + F
+                    if nxt + self.layout.frame.sync_length > total:
+                        found = ("wait", c)
+                        break
+                    if sync_ok(data, np.array([nxt]), self.layout)[0]:
+                        found = ("lock", c)
+                        break
+                if found is None:
+                    keep_from = max(pos, total - F - self.layout.frame.sync_length)
+                    skipped += keep_from - pos
+                    pos = keep_from
+                    break
+                skipped += found[1] - pos
+                pos = found[1]
+                if found[0] == "wait":
+                    break
+                self.locked = True
+                events.append(f"lock at bit {pos}")
+            n_avail = (total - pos) // F
+            if n_avail == 0:
+                break
+            starts = pos + F * np.arange(n_avail, dtype=np.int64)
+            ok = sync_ok(data, starts, self.layout)
+            bad = np.flatnonzero(~ok)
+            good_n = int(bad[0]) if len(bad) else n_avail
+            starts_out.append(starts[:good_n])
+            pos = int(pos + good_n * F)
+            if len(bad):
+                self.locked = False
+                losses += 1
+                events.append(f"sync lost at bit {pos}")
+                pos += 1
+                continue
+            break
+        starts = np.concatenate(starts_out) if starts_out else np.zeros(0, np.int64)
+        # Carry the unread tail (from the byte holding ``pos``) to the next packet.
+        byte = min(pos // 8, len(data))
+        tail = data[byte:]
+        if len(tail) > self._max_carry:
+            skipped += (len(tail) - self._max_carry) * 8
+            byte = len(data) - self._max_carry
+            tail = data[byte:]
+            self.locked = False
+        self._carry = tail.copy()
+        self._carry_bit = pos - byte * 8 if pos >= byte * 8 else 0
+        self.total_frames += len(starts)
+        self.total_sync_losses += losses
+        t_ns = (t_base + starts * ns_per_bit).astype(np.int64)
+        return SyncResult(data, starts, t_ns, losses, skipped, events)
+
+    def _candidates(self, data: np.ndarray, pos: int) -> np.ndarray:
+        frame = self.layout.frame
+        first_byte = pos // 8
+        cand = find_pattern(data[first_byte:], frame.sync_pattern, frame.sync_length, frame.effective_sync_mask)
+        cand = cand + first_byte * 8
+        return cand[cand >= pos]

@@ -27,7 +27,9 @@ __all__ = [
     "parse_tmats",
 ]
 
-_ATTR = re.compile(r"^\s*([A-Za-z0-9]+(?:-[0-9]+)?\\[^:;]+?)\s*:(.*)$", re.S)
+# The code runs to the first colon (stripped by the caller); a greedy class keeps
+# matching linear in the chunk length.
+_ATTR = re.compile(r"^\s*([A-Za-z0-9]+(?:-[0-9]+)?\\[^:;]+):(.*)$", re.S)
 
 
 @dataclass
@@ -179,7 +181,7 @@ def _int(v: str | None, default: int | None = None) -> int | None:
         return default
     try:
         return int(v.strip(), 0) if v.strip().lower().startswith("0x") else int(float(v))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf", "1e400"
         return default
 
 
@@ -195,7 +197,7 @@ def _float(v: str | None) -> float | None:
 def _groups(values: dict[str, str], letter: str) -> dict[int, dict[str, str]]:
     """``{group index: {sub-code: value}}`` for codes like ``P-3\\MF1``."""
     groups: dict[int, dict[str, str]] = {}
-    prefix = re.compile(rf"^{letter}-(\d+)\\(.+)$")
+    prefix = re.compile(rf"^{letter}-(\d{{1,9}})\\(.+)$")
     for code, value in values.items():
         m = prefix.match(code)
         if m:
@@ -203,21 +205,24 @@ def _groups(values: dict[str, str], letter: str) -> dict[int, dict[str, str]]:
     return groups
 
 
-def _indexed(sub: dict[str, str], name: str) -> dict[tuple[int, ...], str]:
-    """Values of ``NAME-i[-j...]`` sub-codes keyed by their index tuple."""
+def _indexed(sub: dict[str, str], name: str, arity: int | None = None) -> dict[tuple[int, ...], str]:
+    """Values of ``NAME-i[-j...]`` sub-codes keyed by their index tuple
+    (only those with ``arity`` indices, if given)."""
     out = {}
-    pat = re.compile(rf"^{re.escape(name)}((?:-\d+)+)$")
+    pat = re.compile(rf"^{re.escape(name)}((?:-\d{{1,9}})+)$")
     for code, value in sub.items():
         m = pat.match(code)
         if m:
-            out[tuple(int(x) for x in m.group(1)[1:].split("-"))] = value
+            key = tuple(int(x) for x in m.group(1)[1:].split("-"))
+            if arity is None or len(key) == arity:
+                out[key] = value
     return out
 
 
 def _recorder_channels(values: dict[str, str]) -> list[RecorderChannel]:
     chans = []
     for _, sub in sorted(_groups(values, "R").items()):
-        for (n,), ch_id in sorted(_indexed(sub, "TK1").items()):
+        for (n,), ch_id in sorted(_indexed(sub, "TK1", 1).items()):
             chans.append(
                 RecorderChannel(
                     index=n,
@@ -249,7 +254,7 @@ def _pcm_links(values: dict[str, str]) -> dict[str, PcmLink]:
             sync_length=_int(sub.get("MF4"), 0) or 0,
             sync_pattern=sub.get("MF5", "").replace(" ", ""),
         )
-        for (n,), pos in _indexed(sub, "MFW1").items():
+        for (n,), pos in _indexed(sub, "MFW1", 1).items():
             bits = _int(sub.get(f"MFW2-{n}"))
             if _int(pos) is not None and bits:
                 link.word_lengths[_int(pos)] = bits
@@ -278,10 +283,13 @@ def _measurements(values: dict[str, str]) -> dict[str, Measurement]:
     out = {}
     for _, sub in sorted(_groups(values, "D").items()):
         dln = sub.get("DLN", "")
-        for (y, n), name in sorted(_indexed(sub, "MN").items()):
+        positions = _indexed(sub, "WP")
+        by_measurement: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+        for key in positions:  # grouped once: a per-measurement scan is quadratic
+            by_measurement.setdefault(key[:2], []).append(key)
+        for (y, n), name in sorted(_indexed(sub, "MN", 2).items()):
             meas = Measurement(name=name, data_link=dln, location_type=sub.get(f"LT-{y}-{n}", "WDFR").upper())
-            positions = _indexed(sub, "WP")
-            for key in sorted(k for k in positions if k[:2] == (y, n)):
+            for key in sorted(by_measurement.get((y, n), ())):
                 sfx = "-".join(str(x) for x in key)
                 wp = _int(positions[key])
                 if wp is None:
@@ -322,10 +330,11 @@ def _conversions(values: dict[str, str]) -> dict[str, Conversion]:
         )
         order = _int(sub.get("CO\\N"))
         if order is not None:
+            order = min(order, len(sub))  # a corrupt order must not allocate billions of zeros
             coeffs = [_float(sub.get("CO")) or 0.0]
             coeffs += [_float(sub.get(f"CO-{i}")) or 0.0 for i in range(1, order + 1)]
             conv.coefficients = coeffs
-        raw = _indexed(sub, "PS3")
+        raw = _indexed(sub, "PS3", 1)
         for (i,), r in sorted(raw.items()):
             rv, ev = _float(r), _float(sub.get(f"PS4-{i}"))
             if rv is not None and ev is not None:

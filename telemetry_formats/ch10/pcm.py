@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int16ul, Int32ul, Int64ul, Padding, Struct, Switch, this
@@ -94,6 +95,11 @@ class PcmLayout:
             return 0
         return 8 + (4 if self.align32 else 2)
 
+    @cached_property
+    def widths(self) -> np.ndarray:
+        """Bit width of each word position (0 = sync)."""
+        return self.frame.widths()
+
     def slot_widths(self) -> np.ndarray:
         """Bits each word position occupies in storage (padded in unpacked mode)."""
         w = self.frame.widths()
@@ -102,13 +108,31 @@ class PcmLayout:
             return -(-w // u) * u
         return w
 
-    def word_offsets(self) -> np.ndarray:
+    @cached_property
+    def offsets(self) -> np.ndarray:
         """Bit offset of each word position's value from the start of the frame data."""
         slots = self.slot_widths()
         starts = np.concatenate([[0], np.cumsum(slots)[:-1]])
         return (starts + slots - self.frame.widths()).astype(np.int64)
 
-    @property
+    @cached_property
+    def sync_slot_bits(self) -> int:
+        """Bits the sync pattern occupies in storage (its value is right-justified)."""
+        return int(self.slot_widths()[0])
+
+    def word_offsets(self) -> np.ndarray:
+        return self.offsets
+
+    @cached_property
+    def unit_word_index(self) -> np.ndarray | None:
+        """For frames whose data words are all 16-bit on 16-bit boundaries: the index
+        of each word position's 16-bit unit in transmission order, else None."""
+        w, off = self.widths, self.offsets
+        if self.frame_bits % 16 or np.any(w[1:] != 16) or np.any(off[1:] % 16):
+            return None
+        return off // 16
+
+    @cached_property
     def frame_bits(self) -> int:
         """Bits of one minor frame's data in storage (without the intra-packet header)."""
         bits = int(self.slot_widths().sum())
@@ -191,16 +215,30 @@ def build_pcm_body(
     return csdw + np.concatenate([iph, stored], axis=1).tobytes()
 
 
-@dataclass
+@dataclass(eq=False)
 class PcmRecords:
     """Minor frames located in one packed/unpacked packet body."""
 
-    stream: np.ndarray  # transmission-order bytes of the frames, back to back
-    frame_start_bits: np.ndarray  # (n,) int64
+    storage: np.ndarray  # (n, frame bytes) uint8 as stored (LE units)
+    align32: bool
+    frame_start_bits: np.ndarray  # (n,) int64 (into ``stream``)
     times: np.ndarray  # (n,) uint64 intra-packet time stamps
     minor_status: np.ndarray  # (n,) uint8
     major_status: np.ndarray  # (n,) uint8
     trailing_bytes: int  # bytes after the last whole record (should be 0)
+
+    @cached_property
+    def stream(self) -> np.ndarray:
+        """Transmission-order bytes of the frames, back to back."""
+        return to_bitstream(np.ascontiguousarray(self.storage).reshape(-1), self.align32)
+
+    @cached_property
+    def units16(self) -> np.ndarray:
+        """(n, frame bytes / 2) 16-bit units in transmission order."""
+        u = self.storage.view("<u2")
+        if self.align32:
+            u = u.reshape(len(u), -1, 2)[:, :, ::-1].reshape(len(u), -1)
+        return u
 
 
 def split_pcm_body(layout: PcmLayout, data: bytes | memoryview) -> PcmRecords:
@@ -214,9 +252,9 @@ def split_pcm_body(layout: PcmLayout, data: bytes | memoryview) -> PcmRecords:
     times = recs[:, :8].copy().view("<u8").reshape(n)
     ipdh = recs[:, 8:10].copy().view("<u2").reshape(n)
     frame_bytes = rec - layout.iph_bytes
-    stream = to_bitstream(np.ascontiguousarray(recs[:, layout.iph_bytes :]).reshape(-1), layout.align32)
     return PcmRecords(
-        stream=stream,
+        storage=recs[:, layout.iph_bytes :],
+        align32=layout.align32,
         frame_start_bits=np.arange(n, dtype=np.int64) * (frame_bytes * 8),
         times=times,
         minor_status=((ipdh >> 14) & 3).astype(np.uint8),

@@ -75,6 +75,7 @@ class PacketReader:
         self._base = 0  # stream offset of self._buf[0]
         self._junk_start: int | None = None  # stream offset where unreported garbage began
         self._junk_reason = ""
+        self._junk_channel: int | None = None
         self._junk_len = 0
         self._junk = bytearray()
 
@@ -107,25 +108,28 @@ class PacketReader:
                 self._junk_add(buf, pos, n, "truncated header at end of input")
                 self._junk_flush(events)
                 return n
+            channel = None
             try:
                 header = parse_header(buf, pos)
             except HeaderError as exc:
+                reason = str(exc)
+            else:
+                self._junk_flush(events)
+                reason = None
+                if header.packet_length > MAX_PACKET_LENGTH or header.packet_length < HEADER_SIZE:
+                    # Skipped like a bad header, so that the span up to the next valid
+                    # header is one error however the input is split across feed() calls.
+                    reason = f"implausible packet length {header.packet_length}"
+                    channel = header.channel_id
+            if reason is not None:
                 nxt = _find_next_header(memoryview(buf), pos + 1)
                 if nxt < 0:
                     stop = n if final else max(pos, n - HEADER_SIZE + 1)
-                    self._junk_add(buf, pos, stop, str(exc))
+                    self._junk_add(buf, pos, stop, reason, channel)
                     if final:
                         self._junk_flush(events)
                     return stop
-                self._junk_add(buf, pos, nxt, str(exc))
-                pos = nxt
-                continue
-            self._junk_flush(events)
-            if header.packet_length > MAX_PACKET_LENGTH or header.packet_length < HEADER_SIZE:
-                nxt = _find_next_header(memoryview(buf), pos + 1)
-                nxt = n if nxt < 0 else nxt
-                reason = f"implausible packet length {header.packet_length}"
-                events.append(self._error(buf, pos, nxt, reason, header.channel_id))
+                self._junk_add(buf, pos, nxt, reason, channel)
                 pos = nxt
                 continue
             end = pos + header.packet_length
@@ -145,12 +149,13 @@ class PacketReader:
             pos = end
         return pos
 
-    def _junk_add(self, buf: bytes, start: int, end: int, reason: str) -> None:
+    def _junk_add(self, buf: bytes, start: int, end: int, reason: str, channel: int | None = None) -> None:
         if end <= start:
             return
         if self._junk_start is None:
             self._junk_start = self._base + start
             self._junk_reason = reason
+            self._junk_channel = channel
         self._junk_len += end - start
         room = self.MAX_ERROR_BYTES - len(self._junk)
         if room > 0:
@@ -164,6 +169,7 @@ class PacketReader:
                 offset=self._junk_start,
                 reason=self._junk_reason,
                 length=self._junk_len,
+                channel_id=self._junk_channel,
                 data=bytes(self._junk),
             )
         )

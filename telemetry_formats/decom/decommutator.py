@@ -17,7 +17,7 @@ from ..bits import to_bitstream
 from ..ch10.packet import Packet
 from ..ch10.pcm import DATA_TYPE_PCM_F1, STATUS_LOCK, PcmCsdw, PcmLayout, PcmMode, split_pcm_body
 from ..paramdb.model import ParameterDatabase
-from .frames import FrameSynchronizer, MinorFrames, read_words, sync_ok
+from .frames import FrameSynchronizer, MinorFrames, read_words, read_words_units, sync_ok, sync_ok_units
 from .major import MajorFrameAssembler, MajorFrames
 from .params import ExtractionPlan, SampleBlock, frame_numbers
 
@@ -51,6 +51,7 @@ class DecomStats:
     sync_errors: int = 0  # packed/unpacked frames whose sync pattern did not match
     unlocked_frames: int = 0  # frames the recorder marked as not locked
     sync_losses: int = 0  # throughput mode: lock lost
+    unsynced_bits: int = 0  # throughput mode: bits searched without finding a lock
     errors: int = 0
     major_frames: int = 0
 
@@ -89,8 +90,12 @@ class Decommutator:
         self.plan = ExtractionPlan(db, ids)
         self.stats = DecomStats()
         self._sync: dict[tuple, FrameSynchronizer] = {}
+        self._layouts: dict[tuple, PcmLayout] = {}
+        self._csdws: dict[bytes, object] = {}
         self._major = (
-            MajorFrameAssembler(self.frame.minor_frames, self.frame.words_per_minor) if assemble_major else None
+            MajorFrameAssembler(self.frame.minor_frames, self.frame.words_per_minor)
+            if assemble_major and self.frame.minor_frames > 1
+            else None
         )
 
     def feed(self, packet: Packet) -> DecomResult:
@@ -121,11 +126,11 @@ class Decommutator:
             return MinorFrames.empty(n_words), [self._err(packet, f"not a PCM F1 packet (type 0x{packet.data_type:02X})")]
         if len(packet.body) < 4:
             return MinorFrames.empty(n_words), [self._err(packet, "PCM packet without a CSDW")]
-        csdw = PcmCsdw.parse(bytes(packet.body[:4]))
+        csdw = self._csdw(bytes(packet.body[:4]))
         modes = csdw.unpacked + csdw.packed + csdw.throughput
         if modes > 1:
             return MinorFrames.empty(n_words), [self._err(packet, "CSDW sets more than one PCM mode")]
-        layout = PcmLayout.from_csdw(self.frame, csdw)
+        layout = self._layout(csdw)
         data = packet.data
         if layout.mode is PcmMode.THROUGHPUT:
             return self._throughput(packet, layout, data, errors)
@@ -140,7 +145,11 @@ class Decommutator:
             )
         if len(recs.times) == 0:
             return MinorFrames.empty(n_words), errors
-        good_sync = sync_ok(recs.stream, recs.frame_start_bits, layout)
+        fast = layout.unit_word_index is not None
+        if fast:
+            good_sync = sync_ok_units(recs.units16, layout)
+        else:
+            good_sync = sync_ok(recs.stream, recs.frame_start_bits, layout)
         locked = recs.minor_status == STATUS_LOCK
         bad = int((~good_sync).sum())
         unlocked = int((good_sync & ~locked).sum())
@@ -149,10 +158,27 @@ class Decommutator:
             errors.append(self._err(packet, f"{bad} of {len(good_sync)} minor frames without sync"))
         self.stats.unlocked_frames += unlocked
         keep = good_sync & locked
-        starts = recs.frame_start_bits[keep]
-        words = read_words(recs.stream, starts, layout)
+        if fast:
+            words = read_words_units(recs.units16[keep] if bad or unlocked else recs.units16, layout)
+        else:
+            words = read_words(recs.stream, recs.frame_start_bits[keep], layout)
         t_ns = self._ipts_ns(packet, recs.times[keep])
         return MinorFrames(t_ns, words, frame_numbers(self.frame, words)), errors
+
+    def _csdw(self, raw: bytes):
+        csdw = self._csdws.get(raw)
+        if csdw is None:
+            if len(self._csdws) > 256:
+                self._csdws.clear()
+            csdw = self._csdws[raw] = PcmCsdw.parse(raw)
+        return csdw
+
+    def _layout(self, csdw) -> PcmLayout:
+        key = (bool(csdw.unpacked), bool(csdw.packed), bool(csdw.align32))
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = PcmLayout.from_csdw(self.frame, csdw)
+        return layout
 
     def _ipts_ns(self, packet: Packet, times: np.ndarray) -> np.ndarray:
         if not packet.header.ipts_source:
@@ -176,6 +202,7 @@ class Decommutator:
         stream = to_bitstream(data, layout.align32)
         t0 = float(self.clock(np.array([packet.header.rtc], np.int64))[0])
         res = sync.feed(stream, t0, self.frame.ns_per_bit())
+        self.stats.unsynced_bits += res.skipped_bits
         if res.sync_losses:
             self.stats.sync_losses += res.sync_losses
             errors.append(self._err(packet, f"frame sync lost {res.sync_losses} time(s)"))

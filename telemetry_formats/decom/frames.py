@@ -56,22 +56,17 @@ def read_words(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.
     Returns (n, words_per_minor) uint32; a sync pattern longer than 32 bits keeps
     its low 32 bits.
     """
-    widths = layout.frame.widths()
-    offsets = layout.word_offsets()
+    widths = layout.widths
+    offsets = layout.offsets
     n = len(starts)
     out = np.empty((n, len(widths)), np.uint32)
     if n == 0:
         return out
+    data_w = widths[1:]
     # Fast path: every data word is 16 bits on a 16-bit boundary.
-    data_w, data_off = widths[1:], offsets[1:]
-    if (
-        np.all(data_w == 16)
-        and np.all(data_off % 16 == 0)
-        and np.all(starts % 16 == 0)
-        and len(stream) % 2 == 0
-    ):
+    if layout.unit_word_index is not None and np.all(starts % 16 == 0) and len(stream) % 2 == 0:
         u16 = stream.view(">u2")
-        idx = (starts[:, None] + data_off[None, :]) // 16
+        idx = (starts[:, None] // 16) + layout.unit_word_index[None, 1:]
         out[:, 1:] = u16[idx]
     else:
         for w in np.unique(data_w):
@@ -87,10 +82,40 @@ def read_words(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.
     return out
 
 
+def read_words_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
+    """Fast path of ``read_words`` for frames given as (n, units) 16-bit words in
+    transmission order; requires ``layout.unit_word_index``."""
+    idx = layout.unit_word_index
+    out = np.empty((len(units16), len(idx)), np.uint32)
+    out[:, 1:] = units16[:, idx[1:]]
+    out[:, 0] = _sync_from_units(units16, layout)
+    return out
+
+
+def _sync_from_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
+    """The sync pattern (low 32 bits) read from 16-bit units, right-justified as stored."""
+    L = layout.frame.sync_length
+    first = int(layout.offsets[0]) // 16
+    last = layout.sync_slot_bits // 16
+    v = np.zeros(len(units16), np.uint64)
+    for k in range(max(first, last - 4), last):
+        v = (v << np.uint64(16)) | units16[:, k].astype(np.uint64)
+    # bits above the pattern are padding (unpacked) or absent
+    return (v & np.uint64((1 << min(L, 64)) - 1 if L < 64 else 0xFFFFFFFFFFFFFFFF)).astype(np.uint64)
+
+
+def sync_ok_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
+    """``sync_ok`` for the 16-bit unit fast path."""
+    frame = layout.frame
+    mask = frame.effective_sync_mask
+    v = _sync_from_units(units16, layout)
+    return (v & np.uint64(mask)) == np.uint64(frame.sync_pattern & mask)
+
+
 def sync_ok(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.ndarray:
     """(n,) bool: whether the full sync pattern (with its don't-care mask) is at each start."""
     frame = layout.frame
-    pos = starts + layout.word_offsets()[0]
+    pos = starts + layout.offsets[0]
     mask = frame.effective_sync_mask
     L = frame.sync_length
     if L <= 57:

@@ -101,9 +101,12 @@ class _Columns:
         self.warn_hi = np.where(np.isnan(warn_hi), crit_hi, warn_hi)
         self.crit_lo, self.crit_hi = crit_lo, crit_hi
         self.has_limits = bool(np.any(~np.isnan(lim)))
+        self._prepare_bounds()
 
     def numeric(self, raw: np.ndarray) -> np.ndarray:
         x = raw.astype(np.float64)
+        if not self.signed.any() and not self.float_w.any():
+            return x
         if self.signed.any():
             c = np.flatnonzero(self.signed)
             w = self.width[c]
@@ -120,24 +123,47 @@ class _Columns:
     def calibrate(self, x: np.ndarray) -> np.ndarray:
         if self.poly_identity:
             eu = x.copy()
+        elif self.coef.shape[1] == 2:
+            eu = np.multiply(x, self.coef[:, 1])
+            eu += self.coef[:, 0]
         else:
-            eu = np.broadcast_to(self.coef[:, -1], x.shape).copy()
-            for d in range(self.coef.shape[1] - 2, -1, -1):
-                eu *= x
+            eu = np.multiply(x, self.coef[:, -1])
+            for d in range(self.coef.shape[1] - 2, 0, -1):
                 eu += self.coef[:, d]
+                eu *= x
+            eu += self.coef[:, 0]
         for j, cal in self.pair_cols:
             eu[:, j] = cal.apply(x[:, j])
         return eu
 
     def limit_state(self, eu: np.ndarray) -> np.ndarray:
+        state = np.zeros(eu.shape, np.int8)
         if not self.has_limits:
-            return np.zeros(eu.shape, np.int8)
+            return state
         with np.errstate(invalid="ignore"):
-            state = (eu > self.warn_hi).astype(np.int8)
-            state += eu > self.crit_hi
-            state -= eu < self.warn_lo
-            state -= eu < self.crit_lo
+            for bound, sign in self._bounds:
+                cols, values = bound
+                if cols is None:
+                    hit = (eu > values) if sign > 0 else (eu < values)
+                    state += hit.view(np.int8) if sign > 0 else -hit.view(np.int8)
+                else:
+                    sub = eu[:, cols]
+                    hit = (sub > values) if sign > 0 else (sub < values)
+                    state[:, cols] += hit.view(np.int8) if sign > 0 else -hit.view(np.int8)
         return state
+
+    def _prepare_bounds(self) -> None:
+        """For each limit row, the columns that have it (None = all) and their values."""
+        self._bounds = []
+        for arr, sign in ((self.warn_hi, 1), (self.crit_hi, 1), (self.warn_lo, -1), (self.crit_lo, -1)):
+            have = ~np.isnan(arr)
+            if not have.any():
+                continue
+            if have.all():
+                self._bounds.append(((None, arr), sign))
+            else:
+                cols = np.flatnonzero(have)
+                self._bounds.append(((cols, arr[cols]), sign))
 
 
 @dataclass
@@ -150,6 +176,7 @@ class _SimpleGroup:
     shifts: np.ndarray  # (P,) uint64
     offset_ns: np.ndarray
     cols: _Columns
+    masked: bool = True
 
 
 @dataclass
@@ -218,6 +245,7 @@ class ExtractionPlan:
                     shifts=np.array([s for _, s in ms], np.uint64),
                     offset_ns=np.round(bit_off[words] * ns_bit).astype(np.int64),
                     cols=_Columns(params, frame),
+                    masked=any(p.fragments[0].mask is not None for p in params),
                 )
             )
 
@@ -231,7 +259,7 @@ class ExtractionPlan:
             w = frames.words[rows][:, g.words].astype(np.uint64)
             if len(w) == 0:
                 continue
-            raw = (w & g.masks) >> g.shifts
+            raw = (w & g.masks) >> g.shifts if g.masked else w
             blocks.append(self._finish(g.cols, tuple(p.name for p in g.params), g.ids, frames.t_ns[rows], g.offset_ns, raw))
         for c in self.complex:
             rows = _select_rows(frames, c.filt)

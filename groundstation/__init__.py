@@ -1,0 +1,1 @@
+"""The ground station: server, simulator and command line."""

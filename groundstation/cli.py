@@ -1,0 +1,116 @@
+"""The ``groundstation`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from telemetry_formats.ch10.reader import PacketReader
+from telemetry_formats.inspect import RecordingInspector
+
+__all__ = ["main"]
+
+READ_CHUNK = 1 << 20
+
+
+def inspect_file(path: Path, year: int) -> dict:
+    """Read a .c10 file in chunks and return the inspector's report."""
+    reader = PacketReader()
+    insp = RecordingInspector(year=year)
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            insp.feed(reader.feed(chunk))
+    insp.feed(reader.feed(b"", final=True))
+    report = insp.report()
+    report["file"] = str(path)
+    return report
+
+
+def _fmt_time(ns: int, year_known: bool) -> str:
+    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    if year_known:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.strftime("day %j %H:%M:%S.%f")[:-3]
+
+
+def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
+    w = out.write
+    w(f"{r['file']}: {r['bytes']:,} bytes, {r['packets']:,} packets, {r['error_count']} errors\n")
+    t = r.get("tmats")
+    if t:
+        w(f"TMATS: IRIG 106-{t['irig106_version'] or '?'}, program {t['program'] or '-'}, "
+          f"{t['attributes']} attributes, {t['recorder_channels']} recorder channels, "
+          f"{len(t['pcm_links'])} PCM links, {t['measurements']} measurements, {t['conversions']} conversions\n")
+        for link in t["pcm_links"]:
+            rate = f"{link['bit_rate'] / 1e6:g} Mb/s" if link["bit_rate"] else "? b/s"
+            w(f"  PCM {link['name']!r}: {rate}, {link['words_per_minor']} words x {link['word_length']} bits, "
+              f"{link['bits_per_minor']} bits/minor, {link['minor_frames']} minor/major, sync {link['sync']}\n")
+    tm = r["time"]
+    if tm["first"]:
+        f = tm["first"]
+        w(f"Time: first time packet day {f['day_of_year'] or '-'} {f['time_of_day']}, "
+          f"RTC correlated, {tm['time_jumps']} time jumps\n")
+    w("\n")
+    header = f"{'chan':>5} {'type':<22} {'packets':>8} {'bytes':>11} {'span s':>9} {'cksum':>5} {'gaps':>5}  pcm\n"
+    w(header)
+    for c in r["channels"]:
+        types = " + ".join(d["short"] for d in c["data_types"])
+        span = f"{c['time_span_s']:.3f}" if c["time_span_s"] is not None else "-"
+        pcm = ""
+        if "pcm" in c:
+            p = c["pcm"]
+            pcm = (p["note"] if "note" in p else
+                   f"{p['packing'] or '?'} {p['minor_frames']} frames, {p['sync_errors']} sync errors, "
+                   f"{p['sync_losses']} sync losses"
+                   + (f", {p['unsynced_bits']:,} bits without sync" if p["unsynced_bits"] else ""))
+        w(f"{c['channel_id']:>5} {types[:22]:<22} {c['packets']:>8} {c['bytes']:>11,} {span:>9} "
+          f"{c['data_checksum_errors']:>5} {c['sequence_gaps']:>5}  {pcm}\n")
+    if r["errors"]:
+        w("\nErrors:\n")
+        for e in r["errors"][:50]:
+            ch = f" channel {e['channel_id']}" if e["channel_id"] is not None else ""
+            w(f"  offset {e['offset']}{ch}: {e['reason']} ({e['length']} bytes)\n")
+        if len(r["errors"]) > 50:
+            w(f"  ... {len(r['errors']) - 50} more\n")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"groundstation inspect: {path}: no such file", file=sys.stderr)
+        return 2
+    report = inspect_file(path, args.year or 1970)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_report(report, year_known=args.year is not None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="groundstation", description="Flight-test telemetry ground station")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("inspect", help="per-channel statistics of a Chapter 10 recording")
+    p.add_argument("file", help="a .c10 file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--year", type=int, help="year for day-of-year time packets (default: unknown)")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

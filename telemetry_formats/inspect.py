@@ -236,7 +236,7 @@ class RecordingInspector:
         else:
             try:
                 db, _ = from_tmats(self.tmats, channel_id)
-                dec = Decommutator(db)
+                dec = Decommutator(db, assemble_major=True)
                 self._pcm_notes.pop(channel_id, None)
             except ConfigError as exc:
                 self._pcm_notes[channel_id] = str(exc)

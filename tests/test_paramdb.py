@@ -107,9 +107,9 @@ def test_tmats_configured_decommutation_end_to_end():
     words[:, 2] = pitch.astype(np.uint64) & np.uint64(0xFFFF)
     words[:, 3] = 0xF000 | (np.arange(n, dtype=np.uint64) * 200)  # high nibble masked off
     body = build_pcm_body(PcmLayout(frame, PcmMode.UNPACKED), words, times=np.arange(n, dtype=np.uint64) * 14)
-    dec = Decommutator(db)
+    dec = Decommutator(db, assemble_major=True)
     res = dec.feed(parse_packet(build_packet(channel_id=3, data_type=DATA_TYPE_PCM_F1, body=body)))
-    cols = {name: b.column(name) for b in res.blocks for name in b.names}
+    cols = {name: res.samples.column(name) for name in db.names}
     np.testing.assert_allclose(cols["PITCH"][2], pitch * 0.01)
     lim = cols["PITCH"][3]
     assert lim[0] == -2 and lim[-1] == 2 and lim[n // 2] == 0

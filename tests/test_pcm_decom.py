@@ -127,10 +127,7 @@ def test_parameters_supercom_subcom_fragments_encodings():
     layout = PcmLayout(frame, PcmMode.UNPACKED)
     dec = Decommutator(db)
     res = dec.feed(parse_packet(packet_for(layout, words)))
-    by = {}
-    for b in res.blocks:
-        for name in b.names:
-            by[name] = b.column(name)
+    by = {name: res.samples.column(name) for name in db.names}
 
     t, raw, eu, lim = by["ALT"]
     np.testing.assert_array_equal(raw, words[:, 3])
@@ -169,7 +166,7 @@ def test_major_frames_assembled_by_sfid():
     frame = FRAME_16
     words = make_frames(frame, 4 * 5 + 2, seed=1)
     words = words[1:]  # start mid major frame: first 3 minor frames cannot complete one
-    dec = Decommutator(ParameterDatabase(frame=frame))
+    dec = Decommutator(ParameterDatabase(frame=frame), assemble_major=True)
     res = dec.feed(parse_packet(packet_for(PcmLayout(frame, PcmMode.PACKED), words)))
     assert len(res.major) == 4
     np.testing.assert_array_equal(res.major.words[:, :, 1], np.tile(np.arange(4), (4, 1)))

@@ -3,7 +3,7 @@
 from .decommutator import DecomError, DecomResult, DecomStats, Decommutator
 from .frames import FrameSynchronizer, MinorFrames
 from .major import MajorFrameAssembler, MajorFrames
-from .params import ExtractionPlan, SampleBlock
+from .params import ExtractionPlan, SampleBatch
 
 __all__ = [
     "DecomError",
@@ -15,5 +15,5 @@ __all__ = [
     "MajorFrameAssembler",
     "MajorFrames",
     "MinorFrames",
-    "SampleBlock",
+    "SampleBatch",
 ]

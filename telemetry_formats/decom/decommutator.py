@@ -19,7 +19,7 @@ from ..ch10.pcm import DATA_TYPE_PCM_F1, STATUS_LOCK, PcmCsdw, PcmLayout, PcmMod
 from ..paramdb.model import ParameterDatabase
 from .frames import FrameSynchronizer, MinorFrames, read_words, read_words_units, sync_ok, sync_ok_units
 from .major import MajorFrameAssembler, MajorFrames
-from .params import ExtractionPlan, SampleBlock, frame_numbers
+from .params import ExtractionPlan, SampleBatch, frame_numbers
 
 __all__ = ["Decommutator", "DecomResult", "DecomStats", "DecomError"]
 
@@ -62,7 +62,7 @@ class DecomStats:
 @dataclass
 class DecomResult:
     frames: MinorFrames
-    blocks: list[SampleBlock] = field(default_factory=list)
+    samples: SampleBatch = field(default_factory=SampleBatch.empty)
     major: MajorFrames | None = None
     errors: list[DecomError] = field(default_factory=list)
 
@@ -73,7 +73,7 @@ class Decommutator:
     ``clock`` maps 48-bit RTC counts (int64 array) to UTC nanoseconds; by default
     RTC counts are used as relative nanoseconds. ``ids`` gives catalog ids to the
     parameters (default: their index). With no parameters it still yields raw
-    minor frames and major frames.
+    minor frames; ``assemble_major=True`` also groups them into major frames.
     """
 
     def __init__(
@@ -82,7 +82,7 @@ class Decommutator:
         *,
         clock: RtcClock | None = None,
         ids: dict[str, int] | None = None,
-        assemble_major: bool = True,
+        assemble_major: bool = False,
     ) -> None:
         self.db = db
         self.frame = db.frame
@@ -110,7 +110,7 @@ class Decommutator:
         self.stats.frames += len(frames)
         result = DecomResult(frames=frames, errors=errors)
         if len(frames):
-            result.blocks = self.plan.extract(frames)
+            result.samples = self.plan.extract(frames)
             if self._major is not None:
                 result.major = self._major.feed(frames)
                 self.stats.major_frames += len(result.major)

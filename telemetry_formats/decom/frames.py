@@ -87,7 +87,11 @@ def read_words_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
     transmission order; requires ``layout.unit_word_index``."""
     idx = layout.unit_word_index
     out = np.empty((len(units16), len(idx)), np.uint32)
-    out[:, 1:] = units16[:, idx[1:]]
+    first = int(idx[1]) if len(idx) > 1 else 0
+    if len(idx) > 1 and np.array_equal(idx[1:], np.arange(first, first + len(idx) - 1)):
+        out[:, 1:] = units16[:, first : first + len(idx) - 1]  # contiguous: a slice, no gather
+    else:
+        out[:, 1:] = units16[:, idx[1:]]
     out[:, 0] = _sync_from_units(units16, layout)
     return out
 

@@ -1,0 +1,73 @@
+"""Decommutation + calibration throughput, side by side with pychapter10 on the same packets.
+
+Ours: parse every packet of the stream (headers and checksums verified) and
+decommutate it into calibrated, limit-checked parameter blocks (40 parameters:
+simple, supercommutated, subcommutated, polynomial and table calibration).
+
+Peer: pychapter10 walking the same bytes and iterating every minor frame of
+every PCM packet. pychapter10 assumes 12-byte PCM messages, so its message
+length is set to this frame's 130 bytes to make it read real frames; it does
+no decommutation or calibration at all, so the ratio flatters the peer.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+from conftest import record
+
+from streams import database, pcm_stream
+from telemetry_formats.ch10.reader import iter_packets
+from telemetry_formats.decom import Decommutator
+
+STREAM_BYTES = 8 << 20
+PEER_BYTES = 1 << 20  # the peer is slow: a smaller stream keeps the run short
+
+
+@pytest.fixture(scope="module", params=[100, 500], ids=["13KB-packets", "65KB-packets"])
+def stream(request):
+    return request.param, pcm_stream(STREAM_BYTES, request.param), pcm_stream(PEER_BYTES, request.param)
+
+
+def _ours(data: bytes) -> int:
+    dec = Decommutator(database())
+    samples = 0
+    for p in iter_packets(data):
+        samples += len(dec.feed(p).samples)
+    return samples
+
+
+def _peer(data: bytes) -> int:
+    from chapter10 import C10
+    from chapter10.pcm import PCMF1
+
+    PCMF1.Message.length = 130
+    frames = 0
+    for packet in C10.from_string(data):
+        if packet.data_type == 0x09:
+            for msg in packet:
+                msg.data  # noqa: B018 - touch the frame bytes as a user would
+                frames += 1
+    return frames
+
+
+def _mb_s(benchmark, n_bytes: int) -> float:
+    return n_bytes / statistics.median(benchmark.stats.stats.data) / 1e6
+
+
+def test_ours(benchmark, stream):
+    fpp, data, _ = stream
+    samples = benchmark.pedantic(_ours, args=(data,), rounds=5, iterations=1)
+    mbs = _mb_s(benchmark, len(data))
+    benchmark.extra_info.update(mb_per_s=round(mbs, 1), samples=samples)
+    record(f"decom+calibration ours  ({fpp} frames/packet)", MB_s=round(mbs, 1),
+           Msamples_s=round(samples / statistics.median(benchmark.stats.stats.data) / 1e6, 1))
+
+
+def test_pychapter10(benchmark, stream):
+    fpp, _, data = stream
+    frames = benchmark.pedantic(_peer, args=(data,), rounds=3, iterations=1)
+    mbs = _mb_s(benchmark, len(data))
+    benchmark.extra_info.update(mb_per_s=round(mbs, 2), frames=frames)
+    record(f"pychapter10 frame walk ({fpp} frames/packet)", MB_s=round(mbs, 2))

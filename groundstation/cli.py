@@ -78,6 +78,13 @@ def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
             w(f"  ... {len(r['errors']) - 50} more\n")
 
 
+def _json_default(obj):
+    """numpy scalars and the like as plain numbers."""
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
@@ -85,7 +92,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 2
     report = inspect_file(path, args.year or 1970)
     if args.json:
-        json.dump(report, sys.stdout, indent=2)
+        json.dump(report, sys.stdout, indent=2, default=_json_default)
         sys.stdout.write("\n")
     else:
         print_report(report, year_known=args.year is not None)

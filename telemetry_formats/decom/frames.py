@@ -181,7 +181,7 @@ class FrameSynchronizer:
             if not self.locked:
                 cand = self._candidates(data, pos)
                 found = None
-                for c in cand:
+                for c in cand.tolist():
                     nxt = c + F
                     if nxt + self.layout.frame.sync_length > total:
                         found = ("wait", c)
@@ -227,6 +227,7 @@ class FrameSynchronizer:
             self.locked = False
         self._carry = tail.copy()
         self._carry_bit = pos - byte * 8 if pos >= byte * 8 else 0
+        skipped = int(skipped)
         self.total_frames += len(starts)
         self.total_sync_losses += losses
         t_ns = (t_base + starts * ns_per_bit).astype(np.int64)

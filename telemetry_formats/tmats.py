@@ -135,7 +135,7 @@ class Tmats:
 
     def get(self, code: str, default: str | None = None) -> str | None:
         """The value of an attribute code (the last one if repeated)."""
-        return self.values.get(code, default)
+        return self.values.get(code.upper(), default)
 
     @property
     def irig106_version(self) -> str | None:

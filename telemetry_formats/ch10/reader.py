@@ -136,9 +136,16 @@ class PacketReader:
             if end > n:
                 if not final:
                     return pos
-                reason = f"truncated packet: {n - pos} of {header.packet_length} bytes"
-                events.append(self._error(buf, pos, n, reason, header.channel_id))
-                return n
+                # A packet cut off by the end of input, unless another valid header
+                # follows inside its claimed length: then only the span up to it is bad.
+                nxt = _find_next_header(memoryview(buf), pos + HEADER_SIZE)
+                stop = n if nxt < 0 else nxt
+                reason = f"truncated packet: {stop - pos} of {header.packet_length} bytes"
+                events.append(self._error(buf, pos, stop, reason, header.channel_id))
+                if nxt < 0:
+                    return n
+                pos = nxt
+                continue
             try:
                 packet = parse_packet(buf, pos)
             except (HeaderError, PacketError) as exc:

@@ -40,6 +40,8 @@ class TmatsPacket:
 
 def parse_tmats_packet(body: bytes | memoryview) -> TmatsPacket:
     """Decode a TMATS packet body (CSDW + text). Bytes that are not ASCII are replaced."""
+    if len(body) < 4:
+        raise ValueError(f"TMATS packet body of {len(body)} bytes has no CSDW")
     c = TmatsBody.parse(bytes(body))
     text = c.text.decode("ascii", errors="replace").rstrip("\x00")
     return TmatsPacket(version=c.csdw.version, srcc=c.csdw.srcc, xml=c.csdw.xml, text=text)

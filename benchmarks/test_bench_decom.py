@@ -16,8 +16,8 @@ import statistics
 
 import pytest
 from conftest import record
-
 from streams import database, pcm_stream
+
 from telemetry_formats.ch10.reader import iter_packets
 from telemetry_formats.decom import Decommutator
 

@@ -29,11 +29,11 @@ from telemetry_formats.ch10.header import (
 )
 from telemetry_formats.ch10.packet import (
     MAX_PACKET_LENGTH,
-    Packet,
     PacketError,
     build_packet,
     packet_layout,
     parse_packet,
+    rebuild_packet,
 )
 from telemetry_formats.checksum import (
     crc16_ccitt,
@@ -324,24 +324,7 @@ packet_args = st.fixed_dictionaries(
 )
 
 
-def rebuild(p: Packet) -> bytes:
-    """Build a packet again from what ``parse_packet`` returned."""
-    h = p.header
-    secondary = None if p.secondary is None else {k: v for k, v in p.secondary.items() if k != "time_ns"}
-    return build_packet(
-        channel_id=h.channel_id,
-        data_type=h.data_type,
-        body=bytes(p.body),
-        sequence_number=h.sequence_number,
-        rtc=h.rtc,
-        data_type_version=h.data_type_version,
-        checksum_type=h.checksum_type,
-        secondary_time=secondary,
-        secondary_time_format=h.secondary_time_format,
-        ipts_source=h.ipts_source,
-        rtc_sync_error=h.rtc_sync_error,
-        data_overflow=h.data_overflow,
-    )
+rebuild = rebuild_packet
 
 
 @given(packet_args, st.none() | secondary_times)

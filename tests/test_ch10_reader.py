@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry_formats.ch10.header import HEADER_SIZE, build_header, parse_header
-from telemetry_formats.ch10.packet import MAX_PACKET_LENGTH, Packet, build_packet
+from telemetry_formats.ch10.packet import MAX_PACKET_LENGTH, Packet, build_packet, rebuild_packet
 from telemetry_formats.ch10.reader import DecodeError, PacketReader, iter_packets
 
 # --------------------------------------------------------------------------- helpers
@@ -376,19 +376,7 @@ def test_real_packets_rebuild_identically(sample_dir, name):
     mismatched = []
     for p in packets:
         h = p.header
-        rebuilt = build_packet(
-            channel_id=h.channel_id,
-            data_type=h.data_type,
-            body=bytes(p.body),
-            sequence_number=h.sequence_number,
-            rtc=h.rtc,
-            data_type_version=h.data_type_version,
-            checksum_type=h.checksum_type,
-            secondary_time_format=h.secondary_time_format,
-            ipts_source=h.ipts_source,
-            rtc_sync_error=h.rtc_sync_error,
-            data_overflow=h.data_overflow,
-        )
+        rebuilt = rebuild_packet(p)
         if rebuilt != bytes(p.raw):
             mismatched.append(p.offset)
             # then it differs only by the recorder's extra filler

@@ -226,7 +226,7 @@ def mutate(data, packets: list[bytes]) -> bytes:
                 st.one_of(
                     st.integers(0, 2**32 - 1),
                     st.integers(0, 64),
-                    st.integers(-8, 8).map(lambda d: max(0, int.from_bytes(b[at + field : at + field + 4] or b"\0", "little") + d)),
+                    st.integers(-8, 8).map(lambda d: max(0, int.from_bytes(b[at + field : at + field + 4] or b"\0", "little") + d)),  # noqa: B023 - drawn at once
                 ),
                 label="value",
             )

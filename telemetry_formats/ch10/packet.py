@@ -153,4 +153,27 @@ def build_packet(
     return header + secondary + body + filler + trailer
 
 
-__all__ += ["packet_layout", "HeaderError"]
+def rebuild_packet(packet: Packet) -> bytes:
+    """Build a packet again from its parsed fields (filler is the minimum; a recorder
+    that padded more produces a longer original)."""
+    h = packet.header
+    secondary = None
+    if packet.secondary is not None:
+        secondary = {k: v for k, v in packet.secondary.items() if k != "time_ns"}
+    return build_packet(
+        channel_id=h.channel_id,
+        data_type=h.data_type,
+        body=bytes(packet.body),
+        sequence_number=h.sequence_number,
+        rtc=h.rtc,
+        data_type_version=h.data_type_version,
+        checksum_type=h.checksum_type,
+        secondary_time=secondary,
+        secondary_time_format=h.secondary_time_format,
+        ipts_source=h.ipts_source,
+        rtc_sync_error=h.rtc_sync_error,
+        data_overflow=h.data_overflow,
+    )
+
+
+__all__ += ["packet_layout", "rebuild_packet", "HeaderError"]

@@ -22,7 +22,7 @@ from enum import Enum
 from functools import cached_property
 
 import numpy as np
-from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int16ul, Int32ul, Int64ul, Padding, Struct, Switch, this
+from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int64ul, Padding, Struct, Switch, this
 
 from ..bits import from_bitstream, pack_fields, to_bitstream
 from ..paramdb.model import FrameFormat

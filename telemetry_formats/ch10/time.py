@@ -16,8 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum
 
 import numpy as np
-from construct import Adapter, BitsInteger, BitStruct, ByteSwapped, ConstructError, Flag
-from construct import Padding, Struct, Switch, this
+from construct import Adapter, BitsInteger, BitStruct, ByteSwapped, ConstructError, Flag, Padding, Struct, Switch, this
 
 from .header import RTC_HZ
 from .packet import Packet

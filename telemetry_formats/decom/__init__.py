@@ -1,6 +1,6 @@
 """Batch decommutation: PCM packets to minor/major frames and calibrated parameter samples."""
 
-from .decommutator import DecomError, DecomResult, DecomStats, Decommutator
+from .decommutator import DecomError, Decommutator, DecomResult, DecomStats
 from .frames import FrameSynchronizer, MinorFrames
 from .major import MajorFrameAssembler, MajorFrames
 from .params import ExtractionPlan, SampleBatch

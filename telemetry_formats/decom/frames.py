@@ -16,7 +16,6 @@ import numpy as np
 
 from ..bits import extract, find_pattern
 from ..ch10.pcm import PcmLayout
-from ..paramdb.model import FrameFormat
 
 __all__ = ["MinorFrames", "read_words", "sync_ok", "FrameSynchronizer"]
 

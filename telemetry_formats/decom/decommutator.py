@@ -147,7 +147,7 @@ class Decommutator:
             return MinorFrames.empty(n_words), errors
         fast = layout.unit_word_index is not None
         if fast:
-            good_sync = sync_ok_units(recs.units16, layout)
+            good_sync, sync_values = sync_ok_units(recs.units16, layout)
         else:
             good_sync = sync_ok(recs.stream, recs.frame_start_bits, layout)
         locked = recs.minor_status == STATUS_LOCK
@@ -159,7 +159,10 @@ class Decommutator:
         self.stats.unlocked_frames += unlocked
         keep = good_sync & locked
         if fast:
-            words = read_words_units(recs.units16[keep] if bad or unlocked else recs.units16, layout)
+            if bad or unlocked:
+                words = read_words_units(recs.units16[keep], layout, sync_values[keep])
+            else:
+                words = read_words_units(recs.units16, layout, sync_values)
         else:
             words = read_words(recs.stream, recs.frame_start_bits[keep], layout)
         t_ns = self._ipts_ns(packet, recs.times[keep])

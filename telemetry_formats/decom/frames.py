@@ -81,7 +81,7 @@ def read_words(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.
     return out
 
 
-def read_words_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
+def read_words_units(units16: np.ndarray, layout: PcmLayout, sync: np.ndarray | None = None) -> np.ndarray:
     """Fast path of ``read_words`` for frames given as (n, units) 16-bit words in
     transmission order; requires ``layout.unit_word_index``."""
     idx = layout.unit_word_index
@@ -91,7 +91,7 @@ def read_words_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
         out[:, 1:] = units16[:, first : first + len(idx) - 1]  # contiguous: a slice, no gather
     else:
         out[:, 1:] = units16[:, idx[1:]]
-    out[:, 0] = _sync_from_units(units16, layout)
+    out[:, 0] = _sync_from_units(units16, layout) if sync is None else sync
     return out
 
 
@@ -107,12 +107,12 @@ def _sync_from_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
     return (v & np.uint64((1 << min(L, 64)) - 1 if L < 64 else 0xFFFFFFFFFFFFFFFF)).astype(np.uint64)
 
 
-def sync_ok_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
-    """``sync_ok`` for the 16-bit unit fast path."""
+def sync_ok_units(units16: np.ndarray, layout: PcmLayout) -> tuple[np.ndarray, np.ndarray]:
+    """``sync_ok`` for the 16-bit unit fast path; also returns the sync values read."""
     frame = layout.frame
     mask = frame.effective_sync_mask
     v = _sync_from_units(units16, layout)
-    return (v & np.uint64(mask)) == np.uint64(frame.sync_pattern & mask)
+    return (v & np.uint64(mask)) == np.uint64(frame.sync_pattern & mask), v
 
 
 def sync_ok(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -127,6 +128,11 @@ class Calibration:
             if len(self.pairs) < 2 or any(b <= a for a, b in zip(raws, raws[1:])):
                 raise ConfigError("pair table needs >= 2 pairs with increasing raw values")
 
+    @cached_property
+    def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        arr = np.array(self.pairs, dtype=np.float64)
+        return arr[:, 0], arr[:, 1]
+
     @property
     def is_identity(self) -> bool:
         return not self.pairs and (not self.polynomial or tuple(self.polynomial) == (0.0, 1.0))
@@ -135,8 +141,7 @@ class Calibration:
         """Convert an array of numeric raw values (vectorized)."""
         x = np.asarray(x, dtype=np.float64)
         if self.pairs:
-            r, e = zip(*self.pairs)
-            return np.interp(x, r, e)
+            return np.interp(x, *self._table)
         if not self.polynomial:
             return x
         out = np.full_like(x, self.polynomial[-1])

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from groundstation.auth import register_token_command
+from groundstation.run import add_run_commands
 from telemetry_formats.ch10.reader import PacketReader
 from telemetry_formats.inspect import RecordingInspector
 
@@ -102,6 +104,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="groundstation", description="Flight-test telemetry ground station")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_run_commands(sub)
+    register_token_command(sub)
     p = sub.add_parser("inspect", help="per-channel statistics of a Chapter 10 recording")
     p.add_argument("file", help="a .c10 file")
     p.add_argument("--json", action="store_true", help="machine-readable output")

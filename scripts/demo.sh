@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install the project and run the demo.
+# Install the project and run the demo: the vehicle simulator and the ground station in one
+# process on this machine (no broker, no tokens). Extra arguments go to `groundstation demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-sample="${1:-../shared/data/ch10/pcm.c10}"
-exec .venv/bin/groundstation inspect "$sample"
+exec .venv/bin/groundstation demo "$@"

@@ -113,6 +113,7 @@ class Conversion:
     kind: str = "NON"  # DCT
     coefficients: list[float] = field(default_factory=list)  # CO, CO-1 ... (increasing order)
     pairs: list[tuple[float, float]] = field(default_factory=list)  # PS3-n / PS4-n
+    comment: str = ""  # COM
     high_limit: float | None = None  # MOT1 high measurement value
     low_limit: float | None = None  # MOT2
     high_alert: float | None = None  # MOT3
@@ -321,6 +322,7 @@ def _conversions(values: dict[str, str]) -> dict[str, Conversion]:
             units=sub.get("MN3", ""),
             binary_format=sub.get("BFM", "UNS").upper(),
             kind=sub.get("DCT", "NON").upper(),
+            comment=sub.get("COM", ""),
             high_limit=_float(sub.get("MOT1")),
             low_limit=_float(sub.get("MOT2")),
             high_alert=_float(sub.get("MOT3")),

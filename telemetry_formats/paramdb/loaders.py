@@ -202,6 +202,15 @@ def _mask_from_tmats(mask: str, width: int) -> int | None:
     raise ConfigError(f"word mask {mask!r}: expected FW or a bit string")
 
 
+def _group_from_comment(comment: str) -> str:
+    """The ``GROUP=name`` convention our TMATS writer uses in ``C-x\\COM``."""
+    for part in comment.split(","):
+        key, _, value = part.partition("=")
+        if key.strip().upper() == "GROUP":
+            return value.strip()
+    return ""
+
+
 def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[str]]:
     """The database for PCM channel ``channel_id`` from TMATS, plus non-fatal problems.
 
@@ -254,6 +263,7 @@ def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[s
                 units=units,
                 limits=limits,
                 description=conv.description if conv is not None else "",
+                group=_group_from_comment(conv.comment) if conv is not None else "",
             )
             param.check(frame)
             params.append(param)

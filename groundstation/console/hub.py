@@ -1,0 +1,196 @@
+"""The console hub (sans-I/O): samples in, one encoded frame per tier and group out.
+
+Rate tiers are created on demand for the rates consoles ask for (1-50 Hz).
+Each tier accumulates min/max/last/count of every parameter over its interval.
+On ``tick(now)`` a due tier encodes one ``SharedFrame`` per parameter group that
+has subscribers and hands the same bytes to every console in that channel.
+Alarms, link status and catalog changes go to every console as events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from telemetry_formats.decom import SampleBatch
+
+from ..alarms import AlarmEvent, AlarmManager
+from ..catalog import Catalog
+from .decimate import Accumulator, Latest, summarize
+from .protocol import PROTOCOL_VERSION, SharedFrame, array_blob
+from .session import ConsoleSession, Principal, Subscription
+
+__all__ = ["Hub", "HubStats"]
+
+
+@dataclass
+class _Tier:
+    rate: int
+    period_ns: int
+    next_ns: int
+    acc: Accumulator
+    channels: dict[int, set[ConsoleSession]] = field(default_factory=dict)  # group index -> sessions
+    refs: dict[tuple[int, int], int] = field(default_factory=dict)  # (session id, group) -> subscriptions
+
+
+@dataclass
+class HubStats:
+    frames_encoded: int = 0
+    deliveries: int = 0
+    bytes_encoded: int = 0
+    ticks: int = 0
+
+
+class Hub:
+    """All console sessions of one process and the telemetry they subscribe to."""
+
+    def __init__(self, catalog: Catalog | None = None, *, now_ns: int = 0) -> None:
+        self.catalog = catalog or Catalog()
+        self.sessions: dict[int, ConsoleSession] = {}
+        self.tiers: dict[int, _Tier] = {}
+        self.latest = Latest(len(self.catalog))
+        self.alarms = AlarmManager([e.name for e in self.catalog.entries])
+        self.link: dict = {"state": "WAITING", "since_ns": now_ns, "last_data_ns": None, "reason": "no data yet"}
+        self.source: dict = {"replay": False}
+        self.last_arrival_ns = 0
+        self.stats = HubStats()
+        self._next_session = 1
+        self.on_close: Callable[[ConsoleSession, str], None] | None = None
+
+    # -- sessions ---------------------------------------------------------------
+    def connect(self, principal: Principal, now_ns: int = 0, outbox=None) -> ConsoleSession:
+        s = ConsoleSession(self._next_session, principal, self, outbox)
+        self._next_session += 1
+        self.sessions[s.id] = s
+        s.send(self.hello(s, now_ns), now_ns)
+        return s
+
+    def disconnect(self, s: ConsoleSession) -> None:
+        s.close()
+        self.sessions.pop(s.id, None)
+
+    def hello(self, s: ConsoleSession, now_ns: int) -> dict:
+        return {"type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
+                "role": s.principal.role, "server_ns": now_ns, "rates": [1, 50], "catalog": self.catalog.as_wire(),
+                "link": self.link, "source": self.source, "alarms": self.alarms.as_wire()}
+
+    # -- subscriptions ------------------------------------------------------------
+    def resolve(self, sub: Subscription) -> None:
+        """Fill a subscription's ids and channel groups from its selection (may raise SelectionError)."""
+        sub.ids = self.catalog.select(sub.names, sub.globs, sub.groups)
+        sub.channel_groups = set(np.unique(self.catalog.group_of[sub.ids]).tolist()) if len(sub.ids) else set()
+
+    def attach(self, s: ConsoleSession, sub: Subscription) -> None:
+        tier = self.tiers.get(sub.rate)
+        if tier is None:
+            period = 1_000_000_000 // sub.rate
+            tier = self.tiers[sub.rate] = _Tier(sub.rate, period, 0, Accumulator(len(self.catalog)))
+        for g in sub.channel_groups:
+            key = (s.id, g)
+            tier.refs[key] = tier.refs.get(key, 0) + 1
+            tier.channels.setdefault(g, set()).add(s)
+
+    def detach(self, s: ConsoleSession, sub: Subscription) -> None:
+        tier = self.tiers.get(sub.rate)
+        if tier is None:
+            return
+        for g in sub.channel_groups:
+            key = (s.id, g)
+            tier.refs[key] = tier.refs.get(key, 1) - 1
+            if tier.refs[key] <= 0:
+                tier.refs.pop(key, None)
+                members = tier.channels.get(g, set())
+                members.discard(s)
+                if not members:
+                    tier.channels.pop(g, None)
+        if not tier.channels:
+            del self.tiers[sub.rate]
+
+    # -- data in --------------------------------------------------------------------
+    def on_samples(self, batch: SampleBatch, arrival_ns: int) -> None:
+        """Merge one decoded batch into every tier, the snapshot and the alarms."""
+        if not len(batch):
+            return
+        summary = summarize(batch)
+        self.last_arrival_ns = arrival_ns
+        self.latest.add(summary)
+        for tier in self.tiers.values():
+            tier.acc.add(summary)
+        for ev in self.alarms.observe(summary):
+            self.broadcast(ev.as_wire(), arrival_ns)
+
+    def acknowledge(self, alarm_id: int, user: str, now_ns: int) -> AlarmEvent:
+        ev = self.alarms.acknowledge(alarm_id, user, now_ns)
+        self.broadcast(ev.as_wire(), now_ns)
+        return ev
+
+    def set_link(self, link: dict, now_ns: int) -> None:
+        self.link = link
+        self.broadcast({"type": "link", **link}, now_ns)
+
+    def set_catalog(self, catalog: Catalog, now_ns: int) -> None:
+        """A new vehicle configuration: reset state, tell consoles, re-resolve subscriptions."""
+        self.catalog = catalog
+        self.latest = Latest(len(catalog))
+        self.alarms = AlarmManager([e.name for e in catalog.entries])
+        old = [(s, sub) for s in self.sessions.values() for sub in s.subs.values()]
+        self.tiers.clear()
+        self.broadcast({"type": "catalog", "catalog": catalog.as_wire()}, now_ns)
+        for s, sub in old:
+            try:
+                self.resolve(sub)
+            except ValueError:
+                sub.ids, sub.channel_groups = np.zeros(0, np.int32), set()
+            self.attach(s, sub)
+            s.send({"type": "subscribed", "id": None, "sub": sub.id, "rate": sub.rate, "ids": sub.ids.tolist(),
+                    "groups": sorted(catalog.group_names[g] for g in sub.channel_groups)}, now_ns)
+
+    def broadcast(self, message: dict, now_ns: int) -> None:
+        for s in list(self.sessions.values()):
+            s.send(message, now_ns)
+            self._check(s)
+
+    # -- data out -----------------------------------------------------------------------
+    def snapshot(self, ids: np.ndarray, sub_id: int | None) -> dict:
+        ids = ids[self.latest.seen[ids]] if len(ids) else ids
+        return {"type": "snapshot", "sub": sub_id, "ids": array_blob(ids, "<u4"),
+                "value": array_blob(self.latest.value[ids], "<f8"), "t": array_blob(self.latest.t_ns[ids], "<i8"),
+                "limit": array_blob(self.latest.limit[ids], "<i1")}
+
+    def tick(self, now_ns: int) -> int:
+        """Emit every due tier; returns the number of frames encoded."""
+        encoded = 0
+        for tier in list(self.tiers.values()):
+            if now_ns < tier.next_ns:
+                continue
+            # Align ticks on multiples of the period; skip missed ones instead of bursting.
+            tier.next_ns = (now_ns // tier.period_ns + 1) * tier.period_ns
+            acc = tier.acc.take()
+            self.stats.ticks += 1
+            for g, members in list(tier.channels.items()):
+                ids = self.catalog.groups[self.catalog.group_names[g]]
+                ids = ids[acc.count[ids] > 0]
+                if not len(ids) or not members:
+                    continue
+                frame = SharedFrame.of({
+                    "type": "data", "rate": tier.rate, "group": self.catalog.group_names[g], "t": now_ns,
+                    "ingest_ns": self.last_arrival_ns, "ids": array_blob(ids, "<u4"),
+                    "min": array_blob(acc.min[ids], "<f8"), "max": array_blob(acc.max[ids], "<f8"),
+                    "last": array_blob(acc.last[ids], "<f8"), "count": array_blob(acc.count[ids], "<u4"),
+                    "last_t": array_blob(acc.last_t[ids], "<i8"), "limit": array_blob(acc.limit[ids], "<i1"),
+                })
+                encoded += 1
+                self.stats.frames_encoded += 1
+                self.stats.bytes_encoded += len(frame)
+                key = (tier.rate, g)
+                for s in list(members):
+                    s.send_shared(key, frame, now_ns)
+                    self.stats.deliveries += 1
+                    self._check(s)
+        return encoded
+
+    def _check(self, s: ConsoleSession) -> None:
+        if s.outbox.close_reason and self.on_close is not None:
+            self.on_close(s, s.outbox.close_reason)

@@ -1,0 +1,129 @@
+"""One console's protocol state (sans-I/O): subscriptions, sequence numbers, outbox.
+
+``ConsoleSession.receive(data)`` handles one client message against the hub and
+queues replies in the session's ``Outbox``; the WebSocket handler only moves
+bytes. A bad message gets an ``error`` reply naming the problem; the
+connection stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..catalog import SelectionError
+from .outbox import Outbox
+from .protocol import ProtocolError, decode_client_message, encode
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+__all__ = ["ConsoleSession", "Subscription", "Principal"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a console belongs to (from the token, or the open mode of the demo)."""
+
+    user: str
+    role: str
+    position: str = ""  # console position, e.g. "propulsion"
+    expires_at: float | None = None
+
+
+@dataclass
+class Subscription:
+    id: int
+    rate: int
+    names: list[str]
+    globs: list[str]
+    groups: list[str]
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    channel_groups: set[int] = field(default_factory=set)  # catalog group indexes
+
+
+class ConsoleSession:
+    def __init__(self, session_id: int, principal: Principal, hub: "Hub", outbox: Outbox | None = None) -> None:
+        self.id = session_id
+        self.principal = principal
+        self.hub = hub
+        self.outbox = outbox if outbox is not None else Outbox()
+        self.seq = 0
+        self.subs: dict[int, Subscription] = {}
+        self._next_sub = 1
+        self.errors = 0
+
+    # -- sending --------------------------------------------------------------
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def send(self, message: dict, now_ns: int = 0) -> None:
+        """Queue an event message (never dropped)."""
+        self.outbox.push_event(encode(self.next_seq(), message), now_ns)
+
+    def send_shared(self, key, frame, now_ns: int = 0) -> None:
+        """Queue a telemetry frame encoded once for many sessions (conflatable)."""
+        self.outbox.push_data(key, frame.for_session(self.next_seq()), now_ns)
+
+    # -- receiving ------------------------------------------------------------
+    def receive(self, data: bytes | str, now_ns: int = 0) -> None:
+        """Handle one client message; replies are queued in the outbox."""
+        req_id = None
+        try:
+            msg = decode_client_message(data)
+            req_id = msg["id"]
+            getattr(self, f"_on_{msg['type']}")(msg, now_ns)
+        except ProtocolError as exc:
+            self.errors += 1
+            req_id = exc.request_id if exc.request_id is not None else req_id
+            self.send({"type": "error", "id": req_id, "code": exc.code, "message": str(exc), **exc.extra}, now_ns)
+
+    def _on_ping(self, msg: dict, now_ns: int) -> None:
+        self.send({"type": "pong", "id": msg["id"], "server_ns": now_ns}, now_ns)
+
+    def _on_subscribe(self, msg: dict, now_ns: int) -> None:
+        sub = Subscription(self._next_sub, msg["rate"], msg["names"], msg["globs"], msg["groups"])
+        try:
+            self.hub.resolve(sub)
+        except SelectionError as exc:
+            raise ProtocolError("unknown_parameters", str(exc), unknown=exc.unknown) from None
+        self._next_sub += 1
+        self.subs[sub.id] = sub
+        self.hub.attach(self, sub)
+        self.send({"type": "subscribed", "id": msg["id"], "sub": sub.id, "rate": sub.rate,
+                   "ids": sub.ids.tolist(), "groups": sorted(self.hub.catalog.group_names[g] for g in sub.channel_groups)},
+                  now_ns)
+        self.send(self.hub.snapshot(sub.ids, sub.id), now_ns)
+
+    def _on_unsubscribe(self, msg: dict, now_ns: int) -> None:
+        sub = self.subs.pop(msg["sub"], None)
+        if sub is None:
+            raise ProtocolError("unknown_subscription", f"no subscription {msg['sub']}", known=sorted(self.subs))
+        self.hub.detach(self, sub)
+        self.send({"type": "unsubscribed", "id": msg["id"], "sub": sub.id}, now_ns)
+
+    def _on_snapshot(self, msg: dict, now_ns: int) -> None:
+        if msg["sub"] is None:
+            ids = np.arange(len(self.hub.catalog), dtype=np.int32)
+        elif msg["sub"] in self.subs:
+            ids = self.subs[msg["sub"]].ids
+        else:
+            raise ProtocolError("unknown_subscription", f"no subscription {msg['sub']}", known=sorted(self.subs))
+        snap = self.hub.snapshot(ids, msg["sub"])
+        snap["id"] = msg["id"]
+        self.send(snap, now_ns)
+
+    def _on_ack(self, msg: dict, now_ns: int) -> None:
+        try:
+            self.hub.acknowledge(msg["alarm"], self.principal.user, now_ns)
+        except KeyError:
+            raise ProtocolError("unknown_alarm", f"no active alarm {msg['alarm']}") from None
+        self.send({"type": "acked", "id": msg["id"], "alarm": msg["alarm"]}, now_ns)
+
+    def close(self) -> None:
+        for sub in list(self.subs.values()):
+            self.hub.detach(self, sub)
+        self.subs.clear()

@@ -1,0 +1,1 @@
+"""Ingest: the receive chain from UDP datagrams to calibrated samples."""

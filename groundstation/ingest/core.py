@@ -1,0 +1,221 @@
+"""The ingest core (sans-I/O): UDP datagrams in, configuration, samples and errors out.
+
+``Ingest.receive(datagram, arrival_ns)`` runs the whole receive chain for one
+datagram: UDP transfer format (gaps, reassembly), Chapter 10 packets (checksums,
+resync), TMATS (configures or reconfigures the decommutator when it changes),
+Time format 1 (RTC to UTC), PCM decommutation, calibration and limits. It
+returns an ``IngestResult`` and never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from telemetry_formats.ch10.packet import Packet
+from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
+from telemetry_formats.ch10.reader import DecodeError, PacketReader
+from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, RtcCorrelator, TimeDataError, parse_time_f1
+from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
+from telemetry_formats.ch10.udp import DatagramError, PacketReceived, PartialDropped, SequenceGap, UdpReceiver
+from telemetry_formats.decom import Decommutator, SampleBatch
+from telemetry_formats.paramdb import ConfigError, ParameterDatabase, from_tmats
+from telemetry_formats.tmats import parse_tmats
+
+__all__ = ["Ingest", "IngestResult", "IngestStats", "Configuration"]
+
+
+@dataclass
+class Configuration:
+    """The active decommutation setup: which channel, from where, with what database."""
+
+    channel_id: int
+    db: ParameterDatabase
+    source: str  # "TMATS" or the parameter file path
+    version: int
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestStats:
+    datagrams: int = 0
+    bytes: int = 0
+    packets: int = 0
+    decode_errors: int = 0
+    datagram_gaps: int = 0
+    datagrams_lost: int = 0
+    time_packets: int = 0
+    tmats_packets: int = 0
+    pcm_packets: int = 0
+    frames: int = 0
+    samples: int = 0
+    unconfigured_packets: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IngestResult:
+    """What one datagram produced."""
+
+    samples: list[SampleBatch] = field(default_factory=list)
+    packets: list[Packet] = field(default_factory=list)  # every good packet, for the recorder
+    errors: list[str] = field(default_factory=list)
+    configured: Configuration | None = None  # set when the configuration changed
+    frames: int = 0
+
+
+class Ingest:
+    """Decode one vehicle's stream. ``params`` overrides the TMATS database.
+
+    ``channel_id`` selects the PCM channel to decommutate (default: the first
+    PCM channel the TMATS describes, or the first PCM packet seen with
+    ``params``). ``year`` gives day-of-year time packets their year (default:
+    the year of the arrival time).
+    """
+
+    def __init__(
+        self,
+        *,
+        params: ParameterDatabase | None = None,
+        channel_id: int | None = None,
+        year: int | None = None,
+        on_log: Callable[[str, dict], None] | None = None,
+    ) -> None:
+        self.params = params
+        self.channel_id = channel_id
+        self.year = year
+        self.udp = UdpReceiver()
+        self.clock = RtcCorrelator()
+        self.stats = IngestStats()
+        self.config: Configuration | None = None
+        self.decom: Decommutator | None = None
+        self._tmats_digest: bytes | None = None
+        self._version = 0
+        self._log = on_log or (lambda event, fields: None)
+        self._provisional: tuple[int, int] | None = None  # (rtc, arrival ns) until a time packet
+
+    def to_utc_ns(self, rtc):
+        """RTC counts to UTC ns: from time packets once seen, before that from arrival times."""
+        if self.clock.is_locked or self._provisional is None:
+            return self.clock.to_utc_ns(rtc)
+        rtc0, t0 = self._provisional
+        delta = (np.asarray(rtc, dtype=np.int64) - rtc0) & ((1 << 48) - 1)
+        delta = np.where(delta >= 1 << 47, delta - (1 << 48), delta)
+        return delta * 100 + t0
+
+    # -- the receive chain --------------------------------------------------
+    def receive(self, datagram: bytes, arrival_ns: int) -> IngestResult:
+        """Decode one UDP datagram that arrived at ``arrival_ns`` (UTC ns)."""
+        res = IngestResult()
+        self.stats.datagrams += 1
+        self.stats.bytes += len(datagram)
+        for ev in self.udp.receive(datagram):
+            if isinstance(ev, PacketReceived):
+                self._packets(ev.data, arrival_ns, res)
+            elif isinstance(ev, SequenceGap):
+                self.stats.datagram_gaps += 1
+                self.stats.datagrams_lost += max(ev.missing, 0)
+                res.errors.append(f"UDP sequence gap: expected {ev.expected}, got {ev.received} ({ev.missing} missing)")
+            elif isinstance(ev, (DatagramError, PartialDropped)):
+                self.stats.decode_errors += 1
+                res.errors.append(f"UDP: {ev.reason}")
+        return res
+
+    def receive_packets(self, data: bytes, arrival_ns: int) -> IngestResult:
+        """Decode Chapter 10 packets without the UDP transfer header (replay of .c10 data)."""
+        res = IngestResult()
+        self._packets(data, arrival_ns, res)
+        return res
+
+    def _packets(self, data: bytes, arrival_ns: int, res: IngestResult) -> None:
+        for ev in PacketReader().feed(data, final=True):
+            if isinstance(ev, DecodeError):
+                self.stats.decode_errors += 1
+                res.errors.append(str(ev))
+                continue
+            self.stats.packets += 1
+            res.packets.append(ev)
+            if self._provisional is None:
+                self._provisional = (ev.header.rtc, arrival_ns)
+            dt = ev.data_type
+            if dt == DATA_TYPE_TMATS:
+                self._tmats(ev, res)
+            elif dt == DATA_TYPE_TIME_F1:
+                self._time(ev, arrival_ns, res)
+            elif dt == DATA_TYPE_PCM_F1:
+                self._pcm(ev, res)
+
+    def _tmats(self, p: Packet, res: IngestResult) -> None:
+        self.stats.tmats_packets += 1
+        digest = hashlib.sha1(bytes(p.body[4:])).digest()
+        if digest == self._tmats_digest:
+            return
+        self._tmats_digest = digest
+        try:
+            tmats = parse_tmats(parse_tmats_packet(p.body).text)
+        except ValueError as exc:
+            res.errors.append(f"offset {p.offset}: undecodable TMATS: {exc}")
+            return
+        if self.params is not None:
+            self._log("tmats_ignored", {"reason": "a parameter file is in use"})
+            return
+        channel = self.channel_id
+        if channel is None:
+            pcm = [c.channel_id for c in tmats.channels if c.channel_type == "PCMIN" and c.channel_id is not None]
+            channel = pcm[0] if pcm else None
+        if channel is None:
+            res.errors.append("TMATS describes no PCM channel")
+            return
+        try:
+            db, problems = from_tmats(tmats, channel)
+        except ConfigError as exc:
+            res.errors.append(f"TMATS: {exc}")
+            return
+        self._configure(channel, db, "TMATS", problems, res)
+
+    def _configure(self, channel: int, db: ParameterDatabase, source: str, problems: list[str],
+                   res: IngestResult) -> None:
+        self._version += 1
+        self.config = Configuration(channel, db, source, self._version, problems)
+        self.decom = Decommutator(db, clock=self.to_utc_ns)
+        res.configured = self.config
+        self._log("configured", {"channel": channel, "source": source, "parameters": len(db.parameters),
+                                 "bit_rate": db.frame.bit_rate, "version": self._version})
+
+    def _time(self, p: Packet, arrival_ns: int, res: IngestResult) -> None:
+        self.stats.time_packets += 1
+        try:
+            tf = parse_time_f1(p)
+            year = tf.year or self.year or datetime.fromtimestamp(arrival_ns / 1e9, tz=timezone.utc).year
+            utc = tf.utc_ns(year)
+        except (TimeDataError, ValueError, TypeError) as exc:
+            self.stats.decode_errors += 1
+            res.errors.append(f"offset {p.offset}: bad time packet: {exc}")
+            return
+        if self.clock.observe(p.header.rtc, utc):
+            self._log("time_jump", {"error_ns": self.clock.last_error_ns})
+
+    def _pcm(self, p: Packet, res: IngestResult) -> None:
+        self.stats.pcm_packets += 1
+        if self.decom is None and self.params is not None:
+            if self.channel_id in (None, p.channel_id):
+                self._configure(p.channel_id, self.params, self.params.source or "parameter file", [], res)
+        if self.decom is None or p.channel_id != self.config.channel_id:
+            if self.decom is None:
+                self.stats.unconfigured_packets += 1
+            return
+        out = self.decom.feed(p)
+        for e in out.errors:
+            self.stats.decode_errors += 1
+            res.errors.append(str(e))
+        self.stats.frames += len(out.frames)
+        res.frames += len(out.frames)
+        if len(out.samples):
+            self.stats.samples += len(out.samples)
+            res.samples.append(out.samples)

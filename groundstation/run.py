@@ -1,0 +1,178 @@
+"""``serve``, ``simulate`` and ``demo``: the long-running commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+
+from telemetry_formats.paramdb import ConfigError, load_parameter_file
+
+from .auth import secret_from_env
+from .logs import log_event, setup_logging
+from .server.app import start_station
+from .server.station import StationConfig
+from .simulator.flight import Spike
+from .simulator.runner import SimulatorRunner
+from .simulator.vehicle import MAX_BIT_RATE, MIN_BIT_RATE, Vehicle
+
+__all__ = ["add_run_commands", "host_port"]
+
+
+def host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT``; IPv6 as ``[::1]:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    host = host.strip("[]") or default_host
+    try:
+        p = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT") from None
+    if not 0 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: port out of range")
+    return host, p
+
+
+def _bit_rate(text: str) -> float:
+    v = float(text)
+    if not MIN_BIT_RATE <= v <= MAX_BIT_RATE:
+        raise argparse.ArgumentTypeError(f"bit rate must be {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
+    return v
+
+
+def _spike(text: str) -> Spike:
+    try:
+        name, rest = text.split("@")
+        t, value = rest.split("=")
+        return Spike(name, float(t), float(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME@SECONDS=VALUE") from None
+
+
+def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
+    udp_host, udp_port = args.udp
+    http_host, http_port = args.http
+    params = None
+    if getattr(args, "params", None):
+        try:
+            params = load_parameter_file(args.params)
+        except (ConfigError, OSError) as exc:
+            sys.exit(f"groundstation: {exc}")
+    secret = None
+    if not open_mode:
+        try:
+            secret = secret_from_env()
+        except ValueError as exc:
+            sys.exit(f"groundstation serve: {exc} (or run with --open for a local demo)")
+    origins = args.origin or [f"http://{http_host}:{http_port}", f"http://localhost:{http_port}",
+                              f"http://127.0.0.1:{http_port}"]
+    return StationConfig(udp_host=udp_host, udp_port=udp_port, http_host=http_host, http_port=http_port,
+                         params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
+                         open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
+                         origins=origins)
+
+
+async def _until_signal(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await stop.wait()
+
+
+async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool) -> int:
+    config = _station_config(args, open_mode)
+    running = await start_station(config)
+    url = f"http://{config.http_host}:{running.http_port}/"
+    stop = asyncio.Event()
+    sim = None
+    if with_simulator:
+        vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed)
+        sim = SimulatorRunner(vehicle, config.udp_host, running.udp_port)
+        asyncio.ensure_future(sim.run())
+    print(f"ground station: UDP {config.udp_host}:{running.udp_port}, console {url}, "
+          f"WebSocket ws://{config.http_host}:{running.http_port}/ws/telemetry", flush=True)
+    if getattr(args, "duration", None):
+        asyncio.get_running_loop().call_later(args.duration, stop.set)
+    await _until_signal(stop)
+    if sim is not None:
+        sim.stop()
+    await running.stop()
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    host, port = args.to
+    vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed, spikes=args.spike or [],
+                      max_datagram=args.max_datagram)
+    sim = SimulatorRunner(vehicle, host, port)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(sim.run(args.duration))
+    waiter = asyncio.ensure_future(_until_signal(stop))
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    sim.stop()
+    await task
+    waiter.cancel()
+    print(f"sent {sim.datagrams} datagrams, {vehicle.frames_sent} minor frames, {sim.bytes} bytes", flush=True)
+    return 0
+
+
+def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
+    p.add_argument("--udp", type=host_port, default=host_port("127.0.0.1:5510"), help="UDP ingest HOST:PORT")
+    p.add_argument("--http", type=host_port, default=host_port(http_default), help="HTTP/WebSocket HOST:PORT")
+    p.add_argument("--params", help="parameter file (TOML or YAML) instead of the stream's TMATS")
+    p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
+    p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
+    p.add_argument("--origin", action="append", help="allowed browser Origin (repeatable)")
+    p.add_argument("--record", help="record into this folder (recorder issue)")
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
+
+
+def add_run_commands(sub) -> None:
+    p = sub.add_parser("serve", help="run the ground station server")
+    _common_server_args(p, "127.0.0.1:8080")
+    p.add_argument("--open", action="store_true", help="no tokens (local use only): every console gets --open-role")
+    p.add_argument("--open-role", default="viewer", choices=["viewer", "engineer", "director", "admin"])
+    p.set_defaults(func=lambda a: _run(a, _serve(a, a.open, False)))
+
+    p = sub.add_parser("simulate", help="run the vehicle simulator, streaming Chapter 10 over UDP")
+    p.add_argument("--to", type=host_port, default=host_port("127.0.0.1:5510"), help="ground station HOST:PORT")
+    p.add_argument("--bitrate", type=_bit_rate, default=1_000_000, help="PCM bit rate, b/s (default 1e6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--spike", type=_spike, action="append", help="one-sample spike NAME@SECONDS=VALUE")
+    p.add_argument("--max-datagram", type=int, default=65000, help="largest UDP datagram, bytes")
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(func=lambda a: _run(a, _simulate(a)))
+
+    p = sub.add_parser("demo", help="simulator + server in one process, no broker, no tokens (local only)")
+    _common_server_args(p, "127.0.0.1:8080")
+    p.add_argument("--bitrate", type=_bit_rate, default=1_000_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=lambda a: _run(a, _serve(_demo_args(a), True, True)), open_role="director")
+
+
+def _demo_args(a: argparse.Namespace) -> argparse.Namespace:
+    a.open_role = "director"
+    if a.udp == host_port("127.0.0.1:5510"):
+        a.udp = ("127.0.0.1", 0)  # a free port, so a demo never collides with a running server
+    return a
+
+
+def _run(args: argparse.Namespace, coro) -> int:
+    setup_logging(os.environ.get("GROUNDSTATION_LOG", args.log_level))
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        log_event("fatal", error=str(exc))
+        print(f"groundstation: {exc}", file=sys.stderr)
+        return 1

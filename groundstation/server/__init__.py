@@ -1,0 +1,1 @@
+"""The Tornado server: UDP ingest endpoint, console WebSocket, health and metrics."""

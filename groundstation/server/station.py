@@ -1,0 +1,171 @@
+"""The ground station service: ties ingest, link status and the console hub together.
+
+Event-loop glue only: datagrams from the UDP endpoint go through ``Ingest``;
+decoded batches, configuration changes and link changes go to the ``Hub``;
+periodic callbacks run the tier ticks and the housekeeping (link timeout,
+token expiry). Everything that decides lives in the sans-I/O objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tornado.ioloop import PeriodicCallback
+
+from telemetry_formats.paramdb import ParameterDatabase
+
+from ..auth import OriginPolicy, TokenVerifier
+from ..catalog import Catalog
+from ..console.hub import Hub
+from ..ingest.core import Ingest
+from ..ingest.link import LinkMonitor
+from ..logs import log_event
+from ..metrics import Metrics
+
+__all__ = ["GroundStation", "StationConfig"]
+
+
+@dataclass
+class StationConfig:
+    udp_host: str = "127.0.0.1"
+    udp_port: int = 5510
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    params: ParameterDatabase | None = None
+    channel_id: int | None = None
+    link_timeout_s: float = 0.5
+    tick_interval_s: float = 0.005
+    open_mode: bool = False  # no token needed (demo); consoles get ``open_role``
+    open_role: str = "viewer"
+    secret: bytes | None = None
+    origins: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
+    allow_missing_origin: bool = True  # non-browser clients send no Origin
+    udp_rcvbuf: int = 16 << 20
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+class GroundStation:
+    def __init__(self, config: StationConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.ingest = Ingest(params=config.params, channel_id=config.channel_id,
+                             on_log=lambda ev, f: log_event(ev, **f))
+        self.link = LinkMonitor(config.link_timeout_s, now_ns())
+        self.hub = Hub(Catalog(), now_ns=now_ns())
+        self.hub.on_close = self._close_slow
+        self.closers: dict[int, Callable[[int, str], None]] = {}  # session id -> close(code, reason)
+        self.packet_listeners: list[Callable] = []  # e.g. the recorder
+        self._periodic: list[PeriodicCallback] = []
+        self.transport: asyncio.DatagramTransport | None = None
+        self.started_ns = now_ns()
+        self._lost_seen = 0
+        self.origin_policy = OriginPolicy(config.origins, allow_missing=config.allow_missing_origin)
+        self.verifier = TokenVerifier(config.secret) if config.secret else None
+
+    # -- data path --------------------------------------------------------------
+    def on_datagram(self, data: bytes, arrival_ns: int | None = None) -> None:
+        arrival_ns = arrival_ns or now_ns()
+        t0 = time.perf_counter()
+        res = self.ingest.receive(data, arrival_ns)
+        self._after(res, arrival_ns, len(data))
+        self.metrics.decode_seconds.observe(time.perf_counter() - t0)
+
+    def _after(self, res, arrival_ns: int, n_bytes: int) -> None:
+        m = self.metrics
+        m.datagrams.inc()
+        m.datagram_bytes.inc(n_bytes)
+        changed = self.link.data(arrival_ns)
+        if changed is not None:
+            self._link_changed(changed)
+        if res.configured is not None:
+            cfg = res.configured
+            self.hub.set_catalog(Catalog(cfg.db, cfg.version), arrival_ns)
+            log_event("catalog", channel=cfg.channel_id, source=cfg.source, parameters=len(cfg.db.parameters),
+                      problems=cfg.problems[:10])
+        for batch in res.samples:
+            self.hub.on_samples(batch, arrival_ns)
+            m.samples.inc(len(batch))
+        if res.frames:
+            m.frames.inc(res.frames)
+        if res.errors:
+            m.decode_errors.inc(len(res.errors))
+            for e in res.errors[:5]:
+                log_event("decode_error", reason=e)
+        for listener in self.packet_listeners:
+            listener(res, arrival_ns)
+        stats = self.ingest.stats
+        lost = stats.datagrams_lost - self._lost_seen
+        if lost > 0:
+            m.datagrams_lost.inc(lost)
+            m.datagram_gaps.inc()
+        self._lost_seen = stats.datagrams_lost
+
+    def _link_changed(self, status) -> None:
+        self.metrics.link_up.set(1 if status.state == "OK" else 0)
+        self.hub.set_link(status.as_dict(), now_ns())
+        log_event("link", state=status.state, reason=status.reason)
+
+    # -- periodic -----------------------------------------------------------------
+    def tick(self) -> None:
+        t0 = time.perf_counter()
+        now = now_ns()
+        encoded = self.hub.tick(now)
+        if encoded:
+            self.metrics.tick_seconds.observe(time.perf_counter() - t0)
+            self.metrics.frames_encoded.inc(encoded)
+            if self.hub.last_arrival_ns:
+                self.metrics.age_seconds.observe(max(now - self.hub.last_arrival_ns, 0) / 1e9)
+
+    def housekeeping(self) -> None:
+        now = now_ns()
+        changed = self.link.check(now)
+        if changed is not None:
+            self._link_changed(changed)
+        depth = max((len(s.outbox) for s in self.hub.sessions.values()), default=0)
+        self.metrics.queue_depth.set(depth)
+        self.metrics.consoles.set(len(self.hub.sessions))
+        for s in list(self.hub.sessions.values()):
+            exp = s.principal.expires_at
+            if exp is not None and exp * 1e9 < now and s.id in self.closers:
+                self.closers[s.id](4001, "token expired")
+
+    def _close_slow(self, session, reason: str) -> None:
+        close = self.closers.get(session.id)
+        if close is not None:
+            self.metrics.slow_closes.inc()
+            log_event("console_too_slow", session=session.id, user=session.principal.user, reason=reason)
+            close(4008, f"too slow: {reason}"[:120])
+
+    def start_periodic(self) -> None:
+        self._periodic = [
+            PeriodicCallback(self.tick, self.config.tick_interval_s * 1000),
+            PeriodicCallback(self.housekeeping, 100),
+        ]
+        for p in self._periodic:
+            p.start()
+
+    def stop(self) -> None:
+        for p in self._periodic:
+            p.stop()
+        if self.transport is not None:
+            self.transport.close()
+
+    def health(self) -> dict:
+        s = self.ingest.stats
+        cfg = self.ingest.config
+        return {
+            "status": "ok",
+            "uptime_s": round((now_ns() - self.started_ns) / 1e9, 3),
+            "link": self.link.status.as_dict(),
+            "configured": None if cfg is None else {"channel": cfg.channel_id, "source": cfg.source,
+                                                   "parameters": len(cfg.db.parameters), "version": cfg.version},
+            "consoles": len(self.hub.sessions),
+            "ingest": s.as_dict(),
+            "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams},
+        }

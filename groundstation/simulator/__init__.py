@@ -1,0 +1,1 @@
+"""The vehicle simulator: a test aircraft streaming IRIG 106 Chapter 10 over UDP."""

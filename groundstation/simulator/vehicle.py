@@ -1,0 +1,243 @@
+"""The vehicle simulator's sans-I/O core: wall-clock time in, UDP datagrams out.
+
+``Vehicle.advance(now_ns)`` returns every datagram the vehicle has produced up
+to ``now_ns``: TMATS (at start and then periodically, so a late ground station
+configures itself), Time format 1 once a second, and PCM format 1 packets
+(unpacked, intra-packet headers) holding every minor frame due, all in UDP
+transfer format 1. Frame times are computed from the segment start, never
+accumulated, so the stream does not drift. A bit rate change starts a new
+segment at the next minor frame boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from telemetry_formats.ch10.packet import build_packet
+from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1, PcmLayout, PcmMode, build_pcm_body
+from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, TimeFormat, TimeSource, build_time_f1_body
+from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, build_tmats_body
+from telemetry_formats.ch10.udp import UdpSender
+from telemetry_formats.paramdb import ParameterDatabase
+from telemetry_formats.tmats_writer import write_tmats
+
+from .flight import FlightModel, Spike, vehicle_database
+
+__all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE"]
+
+MIN_BIT_RATE = 10_000
+MAX_BIT_RATE = 20_000_000
+RTC_NS = 100  # one 10 MHz RTC count
+
+
+@dataclass
+class VehicleState:
+    """What the vehicle echoes in its status words."""
+
+    cmd_count: int = 0
+    last_opcode: int = 0
+    result: int = 0
+    test_point: int = 0
+    system: int = 0
+    fault: int = 0
+
+
+@dataclass
+class _Segment:
+    start_ns: float  # time of minor frame 0 of this segment
+    bit_rate: float
+    first_index: int  # global minor frame index of frame 0 (keeps the SFID counting)
+    db: ParameterDatabase
+    layout: PcmLayout
+    frame_ns: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.frame_ns = self.db.frame.bits_per_minor / self.bit_rate * 1e9
+
+
+class Vehicle:
+    """A flight-test vehicle streaming Chapter 10 over UDP transfer format 1."""
+
+    def __init__(
+        self,
+        *,
+        start_ns: int,
+        bit_rate: float = 1_000_000,
+        seed: int = 0,
+        pcm_channel: int = 3,
+        time_channel: int = 1,
+        tmats_period_s: float = 1.0,
+        max_datagram: int = 65000,
+        spikes: list[Spike] | tuple = (),
+        rtc_start: int = 0x1000_0000,
+    ) -> None:
+        if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
+            raise ValueError(f"bit rate {bit_rate:g} outside {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
+        self.t0_ns = start_ns
+        self.model = FlightModel(seed=seed, spikes=list(spikes))
+        self.pcm_channel = pcm_channel
+        self.time_channel = time_channel
+        self.tmats_period_ns = int(tmats_period_s * 1e9)
+        self.rtc_start = rtc_start
+        self.state = VehicleState()
+        self.sender = UdpSender(max_datagram=max_datagram)
+        self._seq: dict[int, int] = {}
+        self._segment = self._new_segment(start_ns, bit_rate, 0)
+        self._next_index = 0  # next minor frame to emit (segment-relative)
+        self._next_tmats_ns = start_ns
+        self._next_time_s = math.ceil(start_ns / 1e9)
+        self._pending_rate: float | None = None
+        self.frames_sent = 0
+        self.packets_sent = 0
+
+    # -- configuration ------------------------------------------------------
+    @property
+    def database(self) -> ParameterDatabase:
+        return self._segment.db
+
+    @property
+    def bit_rate(self) -> float:
+        return self._segment.bit_rate
+
+    def tmats_text(self) -> str:
+        return write_tmats(self.database, pcm_channel=self.pcm_channel, time_channel=self.time_channel,
+                           program="FTV-1 SIMULATOR", comment="groundstation vehicle simulator")
+
+    def set_bit_rate(self, bit_rate: float) -> None:
+        """Change the PCM bit rate from the next minor frame on (raises ValueError if out of range)."""
+        if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
+            raise ValueError(f"bit rate {bit_rate:g} outside {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
+        self._pending_rate = float(bit_rate)
+
+    def _new_segment(self, start_ns: float, bit_rate: float, first_index: int) -> _Segment:
+        db = vehicle_database(bit_rate)
+        return _Segment(start_ns, bit_rate, first_index, db, PcmLayout(db.frame, PcmMode.UNPACKED))
+
+    # -- time ---------------------------------------------------------------
+    def rtc_at(self, t_ns: float | np.ndarray) -> np.ndarray:
+        """The 48-bit RTC count at wall time ``t_ns``."""
+        ticks = np.floor((np.asarray(t_ns, dtype=np.float64) - self.t0_ns) / RTC_NS).astype(np.int64)
+        return (ticks + self.rtc_start) & ((1 << 48) - 1)
+
+    def truth(self, name: str, t_ns: np.ndarray) -> np.ndarray:
+        """The engineering value the vehicle encodes for ``name`` at wall times ``t_ns``."""
+        return self.model.values(name, (np.asarray(t_ns, dtype=np.float64) - self.t0_ns) / 1e9)
+
+    # -- the stream -----------------------------------------------------------
+    def advance(self, now_ns: int) -> list[bytes]:
+        """Datagrams for everything due up to ``now_ns``."""
+        packets: list[bytes] = []
+        if now_ns >= self._next_tmats_ns:
+            packets.append(self._packet(0, DATA_TYPE_TMATS, build_tmats_body(self.tmats_text()), now_ns))
+            self._next_tmats_ns = now_ns + self.tmats_period_ns
+        while self._next_time_s * 1_000_000_000 <= now_ns:
+            t = self._next_time_s * 1_000_000_000
+            dt = datetime.fromtimestamp(self._next_time_s, tz=timezone.utc)
+            body = build_time_f1_body(dt, fmt="doy", source=TimeSource.INTERNAL, time_format=TimeFormat.UTC)
+            packets.append(self._packet(self.time_channel, DATA_TYPE_TIME_F1, body, t))
+            self._next_time_s += 1
+        packets += self._pcm_packets(now_ns)
+        return self.sender.pack(packets) if packets else []
+
+    def _packet(self, channel: int, data_type: int, body: bytes, t_ns: float) -> bytes:
+        seq = self._seq.get(channel, 0)
+        self._seq[channel] = (seq + 1) & 0xFF
+        self.packets_sent += 1
+        return build_packet(channel_id=channel, data_type=data_type, body=body, sequence_number=seq,
+                            rtc=int(self.rtc_at(t_ns)), data_type_version=0x0B)
+
+    def _pcm_packets(self, now_ns: int) -> list[bytes]:
+        seg = self._segment
+        due = math.floor((now_ns - seg.start_ns) / seg.frame_ns) + 1  # frames whose start is <= now
+        n = due - self._next_index
+        if n <= 0:
+            return []
+        out = []
+        if self._pending_rate is not None:
+            # The new rate starts at the next frame boundary: emit nothing of the old one past it.
+            boundary = seg.start_ns + self._next_index * seg.frame_ns
+            first = seg.first_index + self._next_index
+            self._segment = self._new_segment(boundary, self._pending_rate, first)
+            self._next_index = 0
+            self._pending_rate = None
+            return self._pcm_packets(now_ns)
+        # Keep one packet well under a datagram: split very long batches.
+        max_frames = max(1, 60000 // seg.layout.record_bytes)
+        while n > 0:
+            k = min(n, max_frames)
+            idx = np.arange(self._next_index, self._next_index + k)
+            out.append(self._pcm_packet(idx))
+            self._next_index += k
+            n -= k
+        return out
+
+    def _pcm_packet(self, idx: np.ndarray) -> bytes:
+        seg = self._segment
+        frame = seg.db.frame
+        t_frame = seg.start_ns + idx * seg.frame_ns
+        words = self.frame_words(t_frame, (seg.first_index + idx) % frame.minor_frames + 1)
+        times = self.rtc_at(t_frame).astype(np.uint64)
+        body = build_pcm_body(seg.layout, words, times)
+        self.frames_sent += len(idx)
+        return self._packet(self.pcm_channel, DATA_TYPE_PCM_F1, body, t_frame[0])
+
+    def frame_words(self, t_frame: np.ndarray, frame_number: np.ndarray) -> np.ndarray:
+        """(n, 64) words of minor frames starting at ``t_frame`` with 1-based numbers."""
+        frame = self._segment.db.frame
+        n = len(t_frame)
+        words = np.zeros((n, frame.words_per_minor), np.uint64)
+        words[:, frame.sfid.word] = frame_number - 1
+        ns_bit = 1e9 / self._segment.bit_rate
+        offsets = frame.bit_offsets()
+        status = self.status_words()
+        for p in self._segment.db.parameters:
+            if p.name in status:
+                words[:, p.fragments[0].word] = status[p.name]
+                continue
+            if p.frame_position is None:
+                present = np.ones(n, bool)
+            else:
+                interval = p.frame_interval or frame.minor_frames
+                present = (frame_number >= p.frame_position) & ((frame_number - p.frame_position) % interval == 0)
+            if not present.any():
+                continue
+            pos = p.positions(frame)  # (k, fragments)
+            t = t_frame[present][:, None] + offsets[pos[:, 0]][None, :] * ns_bit
+            eu = self.truth(p.name, t)
+            raw = _encode(p, eu)  # (r, k) uint64 of the full bit width
+            widths = p.fragment_widths(frame)
+            shift = sum(widths)
+            for f, w in enumerate(widths):
+                shift -= w
+                part = (raw >> np.uint64(shift)) & np.uint64((1 << w) - 1)
+                words[np.ix_(present, pos[:, f])] = part
+        return words
+
+    def status_words(self) -> dict[str, int]:
+        s = self.state
+        return {
+            "CMD_COUNT": s.cmd_count & 0xFFFF,
+            "CMD_LAST_OPCODE": s.last_opcode & 0xFFFF,
+            "CMD_RESULT": s.result & 0xFFFF,
+            "BITRATE_KBPS": int(round(self.bit_rate / 1000)) & 0xFFFF,
+            "TEST_POINT": s.test_point & 0xFFFF,
+            "SYSTEM": s.system & 0xFFFF,
+            "FAULT": s.fault & 0xFFFF,
+        }
+
+
+def _encode(p, eu: np.ndarray) -> np.ndarray:
+    """Engineering values to raw bits (inverse of a linear calibration or a float encoding)."""
+    if p.encoding == "float":
+        return eu.astype(np.float32).view(np.uint32).astype(np.uint64)
+    c0, c1 = p.calibration.polynomial
+    raw = np.rint((eu - c0) / c1)
+    if p.encoding == "signed":
+        raw = np.clip(raw, -32768, 32767).astype(np.int64) & 0xFFFF
+    else:
+        raw = np.clip(raw, 0, 65535)
+    return raw.astype(np.uint64)

@@ -1,0 +1,149 @@
+"""Helpers for end-to-end tests: a real server process, a real simulator, real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+import websockets
+
+from groundstation.simulator.runner import SimulatorRunner
+from groundstation.simulator.vehicle import Vehicle
+
+SECRET = "test-secret-" + "x" * 40
+_BLOBS = {"ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "count": "<u4", "last_t": "<i8",
+          "limit": "<i1", "value": "<f8", "t": "<i8"}
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    udp_port: int
+    http_port: int
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.http_port}/ws/telemetry"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@contextmanager
+def server(*extra: str, open_mode: bool = True, env: dict | None = None):
+    """Start ``groundstation serve`` on free ports; yields a ``Server``."""
+    args = [sys.executable, "-m", "groundstation.cli", "serve", "--udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
+            "--log-level", "warning", *extra]
+    if open_mode:
+        args.append("--open")
+    e = dict(os.environ, GROUNDSTATION_SECRET=SECRET, **(env or {}))
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=e)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"UDP [\d.]+:(\d+), console http://[\d.]+:(\d+)/", line)
+        if not m:
+            proc.kill()
+            log.seek(0)
+            raise RuntimeError(f"server did not start: {line!r} {log.read()[-2000:]}")
+        srv = Server(proc, int(m.group(1)), int(m.group(2)))
+        srv.log = log
+        yield srv
+    finally:
+        log.close() if proc.poll() is not None else None
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def decode(frame: bytes) -> dict:
+    """A server message with binary arrays as numpy arrays."""
+    m = msgpack.unpackb(frame, raw=False)
+    for k, dt in _BLOBS.items():
+        if isinstance(m.get(k), bytes):
+            m[k] = np.frombuffer(m[k], dt)
+    return m
+
+
+def pack(message: dict) -> bytes:
+    return msgpack.packb(message, use_bin_type=True)
+
+
+class Console:
+    """A console on the ``websockets`` library (independent of our server code)."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.messages: list[dict] = []
+        self.hello: dict | None = None
+
+    @classmethod
+    async def connect(cls, url: str, **kw) -> "Console":
+        ws = await websockets.connect(url, max_size=None, **kw)
+        c = cls(ws)
+        c.hello = decode(await ws.recv())
+        return c
+
+    async def catalog(self) -> dict[str, int]:
+        """Parameter ids by name, from the hello or the first catalog message."""
+        cat = self.hello["catalog"]
+        if not cat["params"]:
+            cat = (await self.until(lambda m: m["type"] == "catalog"))["catalog"]
+        return {p["name"]: p["id"] for p in cat["params"]}
+
+    async def send(self, message: dict) -> None:
+        await self.ws.send(pack(message))
+
+    async def recv(self, timeout: float = 5.0) -> dict:
+        m = decode(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.messages.append(m)
+        return m
+
+    async def until(self, pred, timeout: float = 10.0) -> dict:
+        """Receive until a message satisfies ``pred``; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching message")
+            m = await self.recv(left)
+            if pred(m):
+                return m
+
+    async def subscribe(self, rate: int, req: int = 1, **select) -> dict:
+        await self.send({"type": "subscribe", "id": req, "rate": rate, **select})
+        return await self.until(lambda m: m.get("id") == req and m["type"] in ("subscribed", "error"))
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class Sim:
+    """The vehicle simulator in the test process, sending real UDP to the server."""
+
+    def __init__(self, port: int, **vehicle_kw) -> None:
+        self.vehicle = Vehicle(start_ns=time.time_ns(), **vehicle_kw)
+        self.runner = SimulatorRunner(self.vehicle, "127.0.0.1", port)
+        self.task = None
+
+    def start(self) -> "Sim":
+        self.task = asyncio.ensure_future(self.runner.run())
+        return self
+
+    async def stop(self) -> None:
+        self.runner.stop()
+        if self.task is not None:
+            await self.task
+        self.runner.close()

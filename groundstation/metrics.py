@@ -33,6 +33,8 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS)
         self.age_seconds = Histogram("gs_frame_age_seconds", "datagram arrival to frame queued", registry=r,
                                      buckets=LATENCY_BUCKETS)
+        self.loop_lag_seconds = Histogram("gs_loop_lag_seconds", "event-loop lateness of the 100 ms housekeeping",
+                                          registry=r, buckets=LATENCY_BUCKETS)
         self.link_up = Gauge("gs_link_up", "1 while telemetry flows", registry=r)
         self.auth_refusals = Counter("gs_auth_refusals", "connections refused (token or origin)", registry=r)
 

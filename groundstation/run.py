@@ -54,6 +54,8 @@ def _spike(text: str) -> Spike:
 
 
 def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
+    if getattr(args, "record", None):
+        sys.exit("groundstation: --record: HDF5 recording is not built yet; nothing would be recorded")
     udp_host, udp_port = args.udp
     http_host, http_port = args.http
     params = None
@@ -130,7 +132,7 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
     p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
     p.add_argument("--origin", action="append", help="allowed browser Origin (repeatable)")
-    p.add_argument("--record", help="record into this folder (recorder issue)")
+    p.add_argument("--record", metavar="DIR", help="record HDF5 into DIR (not available yet: see the recorder issue)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
 

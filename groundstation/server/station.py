@@ -65,6 +65,7 @@ class GroundStation:
         self.transport: asyncio.DatagramTransport | None = None
         self.started_ns = now_ns()
         self._lost_seen = 0
+        self._last_housekeeping: float | None = None
         self.origin_policy = OriginPolicy(config.origins, allow_missing=config.allow_missing_origin)
         self.verifier = TokenVerifier(config.secret) if config.secret else None
 
@@ -124,6 +125,10 @@ class GroundStation:
 
     def housekeeping(self) -> None:
         now = now_ns()
+        mono = time.monotonic()
+        if self._last_housekeeping is not None:
+            self.metrics.loop_lag_seconds.observe(max(mono - self._last_housekeeping - 0.1, 0.0))
+        self._last_housekeeping = mono
         changed = self.link.check(now)
         if changed is not None:
             self._link_changed(changed)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from tornado.web import Application, HTTPError, RequestHandler
+from tornado.web import Application, HTTPError, RequestHandler, StaticFileHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..auth import AuthError, token_from_request
@@ -136,12 +137,29 @@ class TelemetrySocket(WebSocketHandler):
                 return
 
 
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+
+class ConsolePage(RequestHandler):
+    """The browser console's single page (``web/index.html``)."""
+
+    def get(self) -> None:
+        index = WEB_DIR / "index.html"
+        if not index.is_file():
+            raise HTTPError(404, reason="web console not installed")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.write(index.read_bytes())
+
+
 def make_app(station: GroundStation, extra_handlers: list | None = None) -> Application:
     args = {"station": station}
     handlers = [
         (r"/ws/telemetry", TelemetrySocket, args),
         (r"/healthz", HealthHandler, args),
         (r"/metrics", MetricsHandler, args),
+        (r"/", ConsolePage),
+        (r"/web/(.*)", StaticFileHandler, {"path": str(WEB_DIR)}),
     ] + (extra_handlers or [])
     return Application(
         handlers,

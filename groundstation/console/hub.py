@@ -58,6 +58,7 @@ class Hub:
         self.stats = HubStats()
         self._next_session = 1
         self.on_close: Callable[[ConsoleSession, str], None] | None = None
+        self._closing: set[int] = set()  # sessions already handed to on_close
 
     # -- sessions ---------------------------------------------------------------
     def connect(self, principal: Principal, now_ns: int = 0, outbox=None) -> ConsoleSession:
@@ -70,6 +71,7 @@ class Hub:
     def disconnect(self, s: ConsoleSession) -> None:
         s.close()
         self.sessions.pop(s.id, None)
+        self._closing.discard(s.id)
 
     def hello(self, s: ConsoleSession, now_ns: int) -> dict:
         return {"type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
@@ -192,5 +194,7 @@ class Hub:
         return encoded
 
     def _check(self, s: ConsoleSession) -> None:
-        if s.outbox.close_reason and self.on_close is not None:
+        """Hand a session that fell too far behind to ``on_close``, once (the shell may close later)."""
+        if s.outbox.close_reason and self.on_close is not None and s.id not in self._closing:
+            self._closing.add(s.id)
             self.on_close(s, s.outbox.close_reason)

@@ -3,9 +3,10 @@
 Telemetry frames carry a key (rate tier and group). When the queue passes its
 bound, queued telemetry is conflated: older frames of a key give way to newer
 ones, so a slow console gets the latest values. Events (alarms, link status,
-command history, replies) are never dropped. A console that stays over the
-bound for ``max_behind_s``, or whose events alone pass the hard byte limit, is
-to be closed (``CLOSE_TOO_SLOW``).
+command history, replies) are never dropped. A console that has needed
+conflation and not drained its queue since for ``max_behind_s`` (it is not
+keeping up), or whose events alone pass the hard byte limit, is to be closed
+(``CLOSE_TOO_SLOW``).
 """
 
 from __future__ import annotations
@@ -58,23 +59,22 @@ class Outbox:
             return None
         item = self._q.popleft()
         self.bytes -= len(item.data)
-        if self.behind_since_ns is not None and not self._over():
-            self.behind_since_ns = None
+        if not self._q:
+            self.behind_since_ns = None  # drained: caught up
         return item.data
 
     def _over(self) -> bool:
         return len(self._q) > self.max_frames or self.bytes > self.max_bytes
 
     def _enforce(self, now_ns: int) -> None:
-        if not self._over():
-            return
-        if self.behind_since_ns is None:
-            self.behind_since_ns = now_ns
-        self._conflate()
+        if self._over():
+            if self.behind_since_ns is None:
+                self.behind_since_ns = now_ns
+            self._conflate()
         if self.bytes > self.hard_max_bytes:
             self.close_reason = f"{self.bytes} bytes of events queued"
-        elif self._over() and now_ns - self.behind_since_ns > self.max_behind_ns:
-            self.close_reason = f"behind for more than {self.max_behind_ns / 1e9:.0f} s"
+        elif self.behind_since_ns is not None and now_ns - self.behind_since_ns > self.max_behind_ns:
+            self.close_reason = f"behind for more than {self.max_behind_ns / 1e9:g} s"
 
     def _conflate(self) -> None:
         """Keep only the newest telemetry frame of each key (events keep their order)."""

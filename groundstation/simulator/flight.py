@@ -130,17 +130,29 @@ class FlightModel:
         rng = np.random.default_rng(self.seed)
         self.phase = rng.uniform(0, 2 * np.pi, 16)
 
-    def values(self, name: str, t: np.ndarray) -> np.ndarray:
-        """Engineering values of ``name`` at times ``t`` (s since start)."""
+    def values(self, name: str, t: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Engineering values of ``name`` at times ``t`` (s since start).
+
+        A spike replaces the sample nearest its time (if within 0.5 s): without
+        ``neighbours``, the nearest of ``t``; with ``neighbours`` (the times of the
+        previous and next sample of each sample in the stream, shaped like ``t``),
+        the nearest of the whole stream, however the stream is cut into calls.
+        """
         t = np.asarray(t, dtype=np.float64)
         f = getattr(self, f"_{name.lower()}", None)
         out = np.asarray(f(t) if f else np.zeros_like(t), dtype=np.float64)
         out = np.broadcast_to(out, t.shape).copy()
         for sp in self.spikes:
-            if sp.name == name and len(t):
-                i = int(np.argmin(np.abs(t - sp.t_s)))
-                if abs(t[i] - sp.t_s) < 0.5:
-                    out[i] = sp.value
+            if sp.name != name or not t.size:
+                continue
+            d = np.abs(t - sp.t_s)
+            if neighbours is None:
+                hit = np.zeros(t.shape, bool)
+                hit.flat[int(np.argmin(d))] = True
+            else:
+                prev, nxt = neighbours
+                hit = (d < np.abs(prev - sp.t_s)) & (d <= np.abs(nxt - sp.t_s))
+            out[hit & (d < 0.5)] = sp.value
         return out
 
     # -- the flight -------------------------------------------------------

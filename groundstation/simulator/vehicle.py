@@ -48,7 +48,7 @@ class VehicleState:
 
 @dataclass
 class _Segment:
-    start_ns: float  # time of minor frame 0 of this segment
+    start_ns: float  # time of minor frame 0 of this segment, ns after the vehicle's start (t0)
     bit_rate: float
     first_index: int  # global minor frame index of frame 0 (keeps the SFID counting)
     db: ParameterDatabase
@@ -56,7 +56,7 @@ class _Segment:
     frame_ns: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.frame_ns = self.db.frame.bits_per_minor / self.bit_rate * 1e9
+        self.frame_ns = self.db.frame.bits_per_minor * 1e9 / self.bit_rate  # exact for whole-ns frames
 
 
 class Vehicle:
@@ -86,7 +86,9 @@ class Vehicle:
         self.state = VehicleState()
         self.sender = UdpSender(max_datagram=max_datagram)
         self._seq: dict[int, int] = {}
-        self._segment = self._new_segment(start_ns, bit_rate, 0)
+        # Frame times are kept relative to t0: as float64 epoch nanoseconds they would be
+        # rounded to 256 ns and the RTC stamps of consecutive frames would jitter.
+        self._segment = self._new_segment(0.0, bit_rate, 0)
         self._next_index = 0  # next minor frame to emit (segment-relative)
         self._next_tmats_ns = start_ns
         self._next_time_s = math.ceil(start_ns / 1e9)
@@ -118,41 +120,51 @@ class Vehicle:
         return _Segment(start_ns, bit_rate, first_index, db, PcmLayout(db.frame, PcmMode.UNPACKED))
 
     # -- time ---------------------------------------------------------------
+    def _rel_ns(self, t_ns: float | np.ndarray) -> np.ndarray:
+        """Wall time ``t_ns`` as float ns since t0 (integer times are subtracted exactly)."""
+        t = np.asarray(t_ns)
+        if t.dtype.kind in "iu":
+            return (t.astype(np.int64) - self.t0_ns).astype(np.float64)
+        return t.astype(np.float64) - self.t0_ns
+
+    def _rtc_rel(self, rel_ns: float | np.ndarray) -> np.ndarray:
+        ticks = np.floor(np.asarray(rel_ns, dtype=np.float64) / RTC_NS).astype(np.int64)
+        return (ticks + self.rtc_start) & ((1 << 48) - 1)
+
     def rtc_at(self, t_ns: float | np.ndarray) -> np.ndarray:
         """The 48-bit RTC count at wall time ``t_ns``."""
-        ticks = np.floor((np.asarray(t_ns, dtype=np.float64) - self.t0_ns) / RTC_NS).astype(np.int64)
-        return (ticks + self.rtc_start) & ((1 << 48) - 1)
+        return self._rtc_rel(self._rel_ns(t_ns))
 
     def truth(self, name: str, t_ns: np.ndarray) -> np.ndarray:
         """The engineering value the vehicle encodes for ``name`` at wall times ``t_ns``."""
-        return self.model.values(name, (np.asarray(t_ns, dtype=np.float64) - self.t0_ns) / 1e9)
+        return self.model.values(name, self._rel_ns(t_ns) / 1e9)
 
     # -- the stream -----------------------------------------------------------
     def advance(self, now_ns: int) -> list[bytes]:
         """Datagrams for everything due up to ``now_ns``."""
         packets: list[bytes] = []
         if now_ns >= self._next_tmats_ns:
-            packets.append(self._packet(0, DATA_TYPE_TMATS, build_tmats_body(self.tmats_text()), now_ns))
+            packets.append(self._packet(0, DATA_TYPE_TMATS, build_tmats_body(self.tmats_text()), self.rtc_at(now_ns)))
             self._next_tmats_ns = now_ns + self.tmats_period_ns
         while self._next_time_s * 1_000_000_000 <= now_ns:
             t = self._next_time_s * 1_000_000_000
             dt = datetime.fromtimestamp(self._next_time_s, tz=timezone.utc)
             body = build_time_f1_body(dt, fmt="doy", source=TimeSource.INTERNAL, time_format=TimeFormat.UTC)
-            packets.append(self._packet(self.time_channel, DATA_TYPE_TIME_F1, body, t))
+            packets.append(self._packet(self.time_channel, DATA_TYPE_TIME_F1, body, self.rtc_at(t)))
             self._next_time_s += 1
         packets += self._pcm_packets(now_ns)
         return self.sender.pack(packets) if packets else []
 
-    def _packet(self, channel: int, data_type: int, body: bytes, t_ns: float) -> bytes:
+    def _packet(self, channel: int, data_type: int, body: bytes, rtc: np.ndarray | int) -> bytes:
         seq = self._seq.get(channel, 0)
         self._seq[channel] = (seq + 1) & 0xFF
         self.packets_sent += 1
         return build_packet(channel_id=channel, data_type=data_type, body=body, sequence_number=seq,
-                            rtc=int(self.rtc_at(t_ns)), data_type_version=0x0B)
+                            rtc=int(rtc), data_type_version=0x0B)
 
     def _pcm_packets(self, now_ns: int) -> list[bytes]:
         seg = self._segment
-        due = math.floor((now_ns - seg.start_ns) / seg.frame_ns) + 1  # frames whose start is <= now
+        due = math.floor((now_ns - self.t0_ns - seg.start_ns) / seg.frame_ns) + 1  # frames whose start is <= now
         n = due - self._next_index
         if n <= 0:
             return []
@@ -178,27 +190,34 @@ class Vehicle:
     def _pcm_packet(self, idx: np.ndarray) -> bytes:
         seg = self._segment
         frame = seg.db.frame
-        t_frame = seg.start_ns + idx * seg.frame_ns
-        words = self.frame_words(t_frame, (seg.first_index + idx) % frame.minor_frames + 1)
-        times = self.rtc_at(t_frame).astype(np.uint64)
-        body = build_pcm_body(seg.layout, words, times)
+        t_frame = seg.start_ns + idx * seg.frame_ns  # relative to t0
+        words = self._frame_words(t_frame, (seg.first_index + idx) % frame.minor_frames + 1)
+        times = self._rtc_rel(t_frame)
+        body = build_pcm_body(seg.layout, words, times.astype(np.uint64))
         self.frames_sent += len(idx)
-        return self._packet(self.pcm_channel, DATA_TYPE_PCM_F1, body, t_frame[0])
+        return self._packet(self.pcm_channel, DATA_TYPE_PCM_F1, body, times[0])
 
     def frame_words(self, t_frame: np.ndarray, frame_number: np.ndarray) -> np.ndarray:
-        """(n, 64) words of minor frames starting at ``t_frame`` with 1-based numbers."""
-        frame = self._segment.db.frame
+        """(n, 64) words of minor frames starting at wall times ``t_frame`` with 1-based numbers."""
+        return self._frame_words(self._rel_ns(t_frame), np.asarray(frame_number))
+
+    def _frame_words(self, t_frame: np.ndarray, frame_number: np.ndarray) -> np.ndarray:
+        """``frame_words`` with frame times in ns since t0."""
+        seg = self._segment
+        frame = seg.db.frame
         n = len(t_frame)
         words = np.zeros((n, frame.words_per_minor), np.uint64)
         words[:, frame.sfid.word] = frame_number - 1
-        ns_bit = 1e9 / self._segment.bit_rate
+        ns_bit = 1e9 / seg.bit_rate
         offsets = frame.bit_offsets()
         status = self.status_words()
-        for p in self._segment.db.parameters:
+        spiked = {sp.name for sp in self.model.spikes}
+        for p in seg.db.parameters:
             if p.name in status:
                 words[:, p.fragments[0].word] = status[p.name]
                 continue
             if p.frame_position is None:
+                interval = 1
                 present = np.ones(n, bool)
             else:
                 interval = p.frame_interval or frame.minor_frames
@@ -206,8 +225,14 @@ class Vehicle:
             if not present.any():
                 continue
             pos = p.positions(frame)  # (k, fragments)
-            t = t_frame[present][:, None] + offsets[pos[:, 0]][None, :] * ns_bit
-            eu = self.truth(p.name, t)
+            t = (t_frame[present][:, None] + offsets[pos[:, 0]][None, :] * ns_bit) / 1e9  # s since t0
+            neighbours = None
+            if p.name in spiked:  # each sample's previous and next sample, also across packets
+                period = interval * seg.frame_ns / 1e9
+                prev = np.concatenate([t[:, -1:] - period, t[:, :-1]], axis=1)
+                nxt = np.concatenate([t[:, 1:], t[:, :1] + period], axis=1)
+                neighbours = (prev, nxt)
+            eu = self.model.values(p.name, t, neighbours)
             raw = _encode(p, eu)  # (r, k) uint64 of the full bit width
             widths = p.fragment_widths(frame)
             shift = sum(widths)

@@ -41,7 +41,7 @@ class Alarm:
 
 @dataclass
 class AlarmEvent:
-    """``kind``: raised, escalated, returned, acknowledged, cleared."""
+    """``kind``: raised, escalated, returned, reactivated, acknowledged, cleared."""
 
     kind: str
     alarm: Alarm
@@ -98,6 +98,13 @@ class AlarmManager:
                 alarm = self.active.get(int(s.ids[j]))
                 if alarm is not None and alarm.returned_ns is not None:
                     alarm.returned_ns = None
+                    events.append(AlarmEvent("reactivated", alarm))
+        return events
+
+    def clear_all(self, by: str) -> list[AlarmEvent]:
+        """Clear every active alarm (e.g. the vehicle was reconfigured); ids keep counting."""
+        events = [AlarmEvent("cleared", a, by=by) for a in self.active.values()]
+        self.active.clear()
         return events
 
     def acknowledge(self, alarm_id: int, user: str, now_ns: int) -> AlarmEvent:

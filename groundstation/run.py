@@ -70,8 +70,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
             secret = secret_from_env()
         except ValueError as exc:
             sys.exit(f"groundstation serve: {exc} (or run with --open for a local demo)")
-    origins = args.origin or [f"http://{http_host}:{http_port}", f"http://localhost:{http_port}",
-                              f"http://127.0.0.1:{http_port}"]
+    origins = args.origin or None  # None: the server's own address once bound
     return StationConfig(udp_host=udp_host, udp_port=udp_port, http_host=http_host, http_port=http_port,
                          params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,

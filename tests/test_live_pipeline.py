@@ -110,7 +110,7 @@ def test_late_console_gets_snapshot_and_one_sample_spike_survives_1hz():
                     j = int(np.flatnonzero(m["ids"] == cat["IAS"])[0])
                     best = max(best, float(m["max"][j]))
                     if k:  # the first interval started at the subscription, the others are whole
-                        assert m["count"][j] > 900  # ~961 samples decimated into one 1 Hz update
+                        assert m["count"][j] > 800  # ~961 samples decimated into one 1 Hz update
                 assert best == pytest.approx(600.0), "the one-sample spike is kept by max"
                 await late.close()
             finally:
@@ -197,7 +197,7 @@ def test_link_lost_and_back_health_and_metrics():
             m = await c.until(lambda m: m["type"] == "link", 3)
             assert m["state"] == "OK" and "back" in m["reason"]
             health = json.loads(urllib.request.urlopen(srv.http_url + "/healthz").read())
-            assert health["link"]["state"] == "OK" and health["configured"]["parameters"] == 27
+            assert health["link"]["state"] == "OK" and health["configured"]["parameters"] == 29
             metrics = urllib.request.urlopen(srv.http_url + "/metrics").read().decode()
             assert "gs_datagrams_total" in metrics and "gs_consoles 1.0" in metrics
             await sim.stop()

@@ -183,7 +183,7 @@ def test_decoded_values_match_the_truth_within_half_an_lsb(three_seconds) -> Non
         assert len(ts) == present.sum() * len(p.positions(frame)), p.name
         assert np.all(np.diff(ts) > 0), p.name
         if p.name in STATUS:
-            want = 1000.0 if p.name == "BITRATE_KBPS" else 0.0
+            want = {"BITRATE_KBPS": 1000.0, "FC_SPF": 2.0, "VIB_SPF": 4.0}.get(p.name, 0.0)
             assert np.all(eu == want), p.name
             continue
         truth = v.truth(p.name, ts)
@@ -232,7 +232,7 @@ def test_out_of_range_bit_rates_raise(bad) -> None:
     v = Vehicle(start_ns=T0)
     with pytest.raises(ValueError, match="bit rate"):
         v.set_bit_rate(bad)
-    assert v._pending_rate is None and v.bit_rate == 1_000_000
+    assert v._pending is None and v.bit_rate == 1_000_000
 
 
 def test_bit_rate_limits_are_accepted() -> None:

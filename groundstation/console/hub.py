@@ -58,6 +58,7 @@ class Hub:
         self.stats = HubStats()
         self._next_session = 1
         self.on_close: Callable[[ConsoleSession, str], None] | None = None
+        self.link_provider: Callable[[], dict] | None = None  # the current link status, for hellos
         self._closing: set[int] = set()  # sessions already handed to on_close
 
     # -- sessions ---------------------------------------------------------------
@@ -76,7 +77,8 @@ class Hub:
     def hello(self, s: ConsoleSession, now_ns: int) -> dict:
         return {"type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
                 "role": s.principal.role, "server_ns": now_ns, "rates": [1, 50], "catalog": self.catalog.as_wire(),
-                "link": self.link, "source": self.source, "alarms": self.alarms.as_wire()}
+                "link": self.link_provider() if self.link_provider else self.link, "source": self.source,
+                "alarms": self.alarms.as_wire()}
 
     # -- subscriptions ------------------------------------------------------------
     def resolve(self, sub: Subscription) -> None:
@@ -85,6 +87,8 @@ class Hub:
         sub.channel_groups = set(np.unique(self.catalog.group_of[sub.ids]).tolist()) if len(sub.ids) else set()
 
     def attach(self, s: ConsoleSession, sub: Subscription) -> None:
+        if not sub.channel_groups:
+            return
         tier = self.tiers.get(sub.rate)
         if tier is None:
             period = 1_000_000_000 // sub.rate
@@ -123,6 +127,8 @@ class Hub:
         for ev in self.alarms.observe(summary):
             self.broadcast(ev.as_wire(), arrival_ns)
 
+    ACK_ROLES = ("engineer", "director", "admin")
+
     def acknowledge(self, alarm_id: int, user: str, now_ns: int) -> AlarmEvent:
         ev = self.alarms.acknowledge(alarm_id, user, now_ns)
         self.broadcast(ev.as_wire(), now_ns)
@@ -136,7 +142,11 @@ class Hub:
         """A new vehicle configuration: reset state, tell consoles, re-resolve subscriptions."""
         self.catalog = catalog
         self.latest = Latest(len(catalog))
+        for ev in self.alarms.clear_all(by="reconfiguration"):
+            self.broadcast(ev.as_wire(), now_ns)
+        next_id = self.alarms._next_id
         self.alarms = AlarmManager([e.name for e in catalog.entries])
+        self.alarms._next_id = next_id  # alarm ids never repeat within a server's life
         old = [(s, sub) for s in self.sessions.values() for sub in s.subs.values()]
         self.tiers.clear()
         self.broadcast({"type": "catalog", "catalog": catalog.as_wire()}, now_ns)

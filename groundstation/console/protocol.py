@@ -100,7 +100,7 @@ def _str_list(msg: dict, key: str) -> list[str]:
 
 
 def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, hi: int | None = None) -> int | None:
-    if key not in msg:
+    if msg.get(key) is None:
         if required:
             raise ProtocolError("missing_field", f"'{key}' is required", field=key)
         return None
@@ -108,6 +108,8 @@ def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, h
     if not isinstance(v, int) or isinstance(v, bool):
         raise ProtocolError("bad_field", f"'{key}' must be an integer", field=key)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
+        if hi is None:
+            raise ProtocolError("bad_field", f"'{key}' must be >= {lo}, got {v}", field=key, allowed=[lo, None])
         raise ProtocolError("bad_field", f"'{key}' must be in {lo}..{hi}, got {v}", field=key, allowed=[lo, hi])
     return v
 

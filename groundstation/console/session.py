@@ -117,6 +117,9 @@ class ConsoleSession:
         self.send(snap, now_ns)
 
     def _on_ack(self, msg: dict, now_ns: int) -> None:
+        if self.principal.role not in self.hub.ACK_ROLES:
+            raise ProtocolError("forbidden", f"role {self.principal.role} may not acknowledge alarms "
+                                             f"(needs one of {', '.join(self.hub.ACK_ROLES)})")
         try:
             self.hub.acknowledge(msg["alarm"], self.principal.user, now_ns)
         except KeyError:

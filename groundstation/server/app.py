@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from pathlib import Path
 
 from tornado.httpserver import HTTPServer
@@ -12,7 +13,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler, StaticFileHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..auth import AuthError, token_from_request
+from ..auth import AuthError, OriginPolicy, token_from_request
 from ..console.outbox import Outbox
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..console.session import Principal
@@ -86,7 +87,12 @@ class TelemetrySocket(WebSocketHandler):
     def prepare(self) -> None:
         self.principal = authenticate(self.station, self)
 
+    SEND_BUFFER = 256 * 1024  # small, so a slow console's backlog shows up in its outbox (conflated)
+
     def open(self) -> None:
+        sock = getattr(self.ws_connection.stream, "socket", None) if self.ws_connection else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.SEND_BUFFER)
         hub = self.station.hub
         outbox = Outbox()
         outbox.on_ready = self._wake.set
@@ -163,10 +169,19 @@ def make_app(station: GroundStation, extra_handlers: list | None = None) -> Appl
     ] + (extra_handlers or [])
     return Application(
         handlers,
+        log_function=_log_request,
         websocket_ping_interval=5,
         websocket_ping_timeout=5,
         websocket_max_message_size=MAX_MESSAGE_BYTES,
     )
+
+
+def _log_request(handler: RequestHandler) -> None:
+    """Access log without query strings (they may carry tokens)."""
+    status = handler.get_status()
+    if status >= 400:
+        log_event("http", logging.WARNING, status=status, method=handler.request.method, path=handler.request.path,
+                  remote=handler.request.remote_ip, ms=round(1000 * handler.request.request_time(), 1))
 
 
 class RunningStation:
@@ -197,6 +212,10 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
     sockets = bind_sockets(config.http_port, config.http_host)
     server.add_sockets(sockets)
     http_port = sockets[0].getsockname()[1]
+    if not config.origins:
+        config.origins = [f"http://{config.http_host}:{http_port}", f"http://localhost:{http_port}",
+                          f"http://127.0.0.1:{http_port}"]
+    station.origin_policy = OriginPolicy(config.origins)
     station.start_periodic()
     log_event("listening", udp=f"{config.udp_host}:{udp_port}", http=f"{config.http_host}:{http_port}",
               open_mode=config.open_mode)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tornado.ioloop import PeriodicCallback
 
@@ -41,8 +41,8 @@ class StationConfig:
     open_mode: bool = False  # no token needed (demo); consoles get ``open_role``
     open_role: str = "viewer"
     secret: bytes | None = None
-    origins: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
-    allow_missing_origin: bool = True  # non-browser clients send no Origin
+    origins: list[str] | None = None  # browser Origins allowed; None = this server's own address
+    # (clients that send no Origin, i.e. not browsers, are not origin-checked: their token is)
     udp_rcvbuf: int = 16 << 20
 
 
@@ -59,6 +59,7 @@ class GroundStation:
         self.link = LinkMonitor(config.link_timeout_s, now_ns())
         self.hub = Hub(Catalog(), now_ns=now_ns())
         self.hub.on_close = self._close_slow
+        self.hub.link_provider = lambda: self.link.status.as_dict()
         self.closers: dict[int, Callable[[int, str], None]] = {}  # session id -> close(code, reason)
         self.packet_listeners: list[Callable] = []  # e.g. the recorder
         self._periodic: list[PeriodicCallback] = []
@@ -66,7 +67,7 @@ class GroundStation:
         self.started_ns = now_ns()
         self._lost_seen = 0
         self._last_housekeeping: float | None = None
-        self.origin_policy = OriginPolicy(config.origins, allow_missing=config.allow_missing_origin)
+        self.origin_policy = OriginPolicy(config.origins or [])
         self.verifier = TokenVerifier(config.secret) if config.secret else None
 
     # -- data path --------------------------------------------------------------

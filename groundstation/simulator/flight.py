@@ -22,13 +22,16 @@ from telemetry_formats.paramdb import (
     Sfid,
 )
 
-__all__ = ["vehicle_database", "FlightModel", "Spike", "STATUS_PARAMETERS", "SYNC", "WORDS_PER_MINOR"]
+__all__ = ["vehicle_database", "SAMPLES_PER_FRAME", "FlightModel", "Spike", "STATUS_PARAMETERS", "SYNC", "WORDS_PER_MINOR"]
 
 SYNC = 0xFE6B2840
 WORDS_PER_MINOR = 64
 MINOR_FRAMES = 16
 # Words 14..19 echo the vehicle's command state (see Vehicle.status_words).
-STATUS_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT", "SYSTEM")
+STATUS_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT", "SYSTEM",
+                     "FAULT", "FC_SPF", "VIB_SPF")
+SAMPLES_PER_FRAME = (1, 2, 4)  # the choices for the fast groups' supercommutation
+_INTERVAL = {1: 0, 2: 32, 4: 16}  # word interval giving that many samples in 63 data words
 
 
 def _p(name, word, c1, *, c0=0.0, signed=False, units="", group="", wi=0, fp=None, fi=0, desc="", **lim):
@@ -47,8 +50,16 @@ def _p(name, word, c1, *, c0=0.0, signed=False, units="", group="", wi=0, fp=Non
     )
 
 
-def vehicle_parameters() -> list[Parameter]:
-    """The vehicle's measurements: supercommutated fast ones, subcommutated slow ones."""
+def vehicle_parameters(fc_spf: int = 2, vib_spf: int = 4) -> list[Parameter]:
+    """The vehicle's measurements: supercommutated fast ones, subcommutated slow ones.
+
+    ``fc_spf`` and ``vib_spf`` are the samples per minor frame of the flight
+    control rates and of the vibration channel (1, 2 or 4): an uplink command
+    changes them, and the vehicle announces the new map in its TMATS.
+    """
+    if fc_spf not in SAMPLES_PER_FRAME or vib_spf not in SAMPLES_PER_FRAME:
+        raise ValueError(f"samples per frame must be one of {SAMPLES_PER_FRAME}")
+    fc, vib = _INTERVAL[fc_spf], _INTERVAL[vib_spf]
     return [
         _p("ALT", 2, 1.0, c0=-2000.0, units="ft", group="air data", desc="pressure altitude",
            warning_high=45000.0, critical_high=50000.0),
@@ -57,11 +68,11 @@ def vehicle_parameters() -> list[Parameter]:
         _p("MACH", 4, 0.0001, group="air data", desc="Mach number", warning_high=0.9, critical_high=0.95),
         _p("AOA", 5, 0.01, signed=True, units="deg", group="air data", desc="angle of attack",
            warning_high=15.0, critical_high=20.0, warning_low=-5.0, critical_low=-8.0),
-        _p("PITCH_RATE", 6, 0.01, signed=True, units="deg/s", group="flight controls", wi=32,
+        _p("PITCH_RATE", 6, 0.01, signed=True, units="deg/s", group="flight controls", wi=fc,
            warning_high=40.0, warning_low=-40.0),
-        _p("ROLL_RATE", 7, 0.01, signed=True, units="deg/s", group="flight controls", wi=32,
+        _p("ROLL_RATE", 7, 0.01, signed=True, units="deg/s", group="flight controls", wi=fc,
            warning_high=90.0, warning_low=-90.0),
-        _p("YAW_RATE", 8, 0.01, signed=True, units="deg/s", group="flight controls", wi=32,
+        _p("YAW_RATE", 8, 0.01, signed=True, units="deg/s", group="flight controls", wi=fc,
            warning_high=20.0, warning_low=-20.0),
         _p("NZ", 9, 0.001, signed=True, units="g", group="flight controls", desc="normal acceleration",
            warning_high=4.0, critical_high=6.0, warning_low=-1.0, critical_low=-2.5),
@@ -74,7 +85,7 @@ def vehicle_parameters() -> list[Parameter]:
            critical_low=2500.0, warning_high=3200.0, critical_high=3400.0),
         _p("OIL_TEMP", 12, 0.01, c0=-40.0, units="degC", group="propulsion", fp=4, fi=4,
            warning_high=120.0, critical_high=140.0),
-        _p("VIB", 13, 0.001, signed=True, units="g", group="structures", wi=16, desc="airframe vibration",
+        _p("VIB", 13, 0.001, signed=True, units="g", group="structures", wi=vib, desc="airframe vibration",
            warning_high=3.0, critical_high=5.0, warning_low=-3.0, critical_low=-5.0),
         _p("CMD_COUNT", 14, 1.0, group="status", desc="uplink commands accepted"),
         _p("CMD_LAST_OPCODE", 15, 1.0, group="status"),
@@ -83,15 +94,17 @@ def vehicle_parameters() -> list[Parameter]:
         _p("TEST_POINT", 18, 1.0, group="status"),
         _p("SYSTEM", 19, 1.0, group="status", desc="0 primary, 1 backup"),
         _p("FAULT", 20, 1.0, group="status", desc="injected fault code", warning_high=0.5),
-        Parameter("LAT", (Fragment(21), Fragment(22)), encoding="float", units="deg", group="navigation"),
-        Parameter("LON", (Fragment(23), Fragment(24)), encoding="float", units="deg", group="navigation"),
+        _p("FC_SPF", 27, 1.0, group="status", desc="flight control rates: samples per minor frame"),
+        _p("VIB_SPF", 28, 1.0, group="status", desc="vibration: samples per minor frame"),
+        Parameter("LAT", (Fragment(30), Fragment(31)), encoding="float", units="deg", group="navigation"),
+        Parameter("LON", (Fragment(32), Fragment(33)), encoding="float", units="deg", group="navigation"),
         _p("HEADING", 25, 0.01, units="deg", group="navigation"),
         _p("OAT", 26, 0.01, signed=True, units="degC", group="air data", fp=1, fi=16, desc="outside air temp"),
         _p("FUEL_QTY", 26, 1.0, units="kg", group="propulsion", fp=9, fi=16),
     ]
 
 
-def vehicle_database(bit_rate: float = 1_000_000) -> ParameterDatabase:
+def vehicle_database(bit_rate: float = 1_000_000, fc_spf: int = 2, vib_spf: int = 4) -> ParameterDatabase:
     """The vehicle's PCM format at ``bit_rate``: 64 x 16-bit words, 16 minor frames."""
     frame = FrameFormat(
         name="FTV-1",
@@ -103,7 +116,7 @@ def vehicle_database(bit_rate: float = 1_000_000) -> ParameterDatabase:
         bit_rate=float(bit_rate),
         sfid=Sfid(word=1, first_count=0),
     )
-    return ParameterDatabase(frame=frame, parameters=vehicle_parameters(), source="simulator")
+    return ParameterDatabase(frame=frame, parameters=vehicle_parameters(fc_spf, vib_spf), source="simulator")
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class FlightModel:
 
     seed: int = 0
     spikes: list[Spike] = field(default_factory=list)
+    fault: int = 0  # injected fault: 0 none, 1 EGT overtemperature, 2 hydraulic loss, 3 vibration
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -194,19 +208,21 @@ class FlightModel:
         return 92 + _s(t, 120, 3, self.phase[8])
 
     def _egt(self, t):
-        return 640 + 2.5 * (self._n1(t) - 88) * 10 + _s(t, 5, 3, self.phase[9])
+        hot = 330.0 if self.fault == 1 else 0.0
+        return 640 + 2.5 * (self._n1(t) - 88) * 10 + _s(t, 5, 3, self.phase[9]) + hot
 
     def _fuel_flow(self, t):
         return 2400 + 40 * (self._n1(t) - 88)
 
     def _hyd_press(self, t):
-        return 3000 + _s(t, 3.1, 25, self.phase[10])
+        return (2300 if self.fault == 2 else 3000) + _s(t, 3.1, 25, self.phase[10])
 
     def _oil_temp(self, t):
         return 85 + _s(t, 400, 6, self.phase[11])
 
     def _vib(self, t):
-        return 0.6 * np.sin(2 * np.pi * 160 * t + self.phase[12]) + 0.25 * np.sin(2 * np.pi * 1200 * t)
+        gain = 6.0 if self.fault == 3 else 1.0
+        return gain * (0.6 * np.sin(2 * np.pi * 160 * t + self.phase[12]) + 0.25 * np.sin(2 * np.pi * 1200 * t))
 
     def _lat(self, t):
         return 34.9 + 0.2 * np.sin(2 * np.pi * t / 1200)

@@ -24,14 +24,18 @@ from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, build_tmats_bod
 from telemetry_formats.ch10.udp import UdpSender
 from telemetry_formats.paramdb import ParameterDatabase
 from telemetry_formats.tmats_writer import write_tmats
+from telemetry_formats.uplink import UplinkError, decode_uplink
 
-from .flight import FlightModel, Spike, vehicle_database
+from .flight import SAMPLES_PER_FRAME, FlightModel, Spike, vehicle_database
 
 __all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE"]
 
 MIN_BIT_RATE = 10_000
 MAX_BIT_RATE = 20_000_000
 RTC_NS = 100  # one 10 MHz RTC count
+# Uplink opcodes (docs/commanding.md) and the results the vehicle echoes in CMD_RESULT.
+OP_SET_BITRATE, OP_SET_GROUP_RATE, OP_SELECT_SYSTEM, OP_MARK_TEST_POINT, OP_INJECT_FAULT = 1, 2, 3, 4, 5
+RESULT_APPLIED, RESULT_REJECTED, RESULT_BAD_PACKET, RESULT_STALE = 1, 2, 3, 4
 
 
 @dataclass
@@ -88,11 +92,14 @@ class Vehicle:
         self._seq: dict[int, int] = {}
         # Frame times are kept relative to t0: as float64 epoch nanoseconds they would be
         # rounded to 256 ns and the RTC stamps of consecutive frames would jitter.
+        self._fc_spf, self._vib_spf = 2, 4
         self._segment = self._new_segment(0.0, bit_rate, 0)
         self._next_index = 0  # next minor frame to emit (segment-relative)
         self._next_tmats_ns = start_ns
         self._next_time_s = math.ceil(start_ns / 1e9)
-        self._pending_rate: float | None = None
+        self._pending: dict | None = None  # format change waiting for the next frame boundary
+        self.last_uplink_sequence = -1
+        self.uplinks: list[tuple[int, str]] = []  # (sequence or -1, outcome) of every uplink received
         self.frames_sent = 0
         self.packets_sent = 0
 
@@ -113,11 +120,81 @@ class Vehicle:
         """Change the PCM bit rate from the next minor frame on (raises ValueError if out of range)."""
         if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
             raise ValueError(f"bit rate {bit_rate:g} outside {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
-        self._pending_rate = float(bit_rate)
+        self._pending = {**(self._pending or {}), "bit_rate": float(bit_rate)}
+
+    def set_group_rate(self, group: int, samples_per_frame: int) -> None:
+        """Samples per minor frame of group 0 (flight control rates) or 1 (vibration), from
+        the next minor frame on; the new map is announced in a TMATS at the switch."""
+        if group not in (0, 1) or samples_per_frame not in SAMPLES_PER_FRAME:
+            raise ValueError(f"group must be 0 or 1 and samples per frame one of {SAMPLES_PER_FRAME}")
+        self._pending = {**(self._pending or {}), ("fc_spf" if group == 0 else "vib_spf"): samples_per_frame}
 
     def _new_segment(self, start_ns: float, bit_rate: float, first_index: int) -> _Segment:
-        db = vehicle_database(bit_rate)
+        db = vehicle_database(bit_rate, self._fc_spf, self._vib_spf)
         return _Segment(start_ns, bit_rate, first_index, db, PcmLayout(db.frame, PcmMode.UNPACKED))
+
+    def _switch_format(self) -> None:
+        """Apply the pending format change at the next minor frame boundary."""
+        seg, change = self._segment, self._pending
+        self._pending = None
+        self._fc_spf = change.get("fc_spf", self._fc_spf)
+        self._vib_spf = change.get("vib_spf", self._vib_spf)
+        boundary = seg.start_ns + self._next_index * seg.frame_ns
+        first = seg.first_index + self._next_index
+        self._segment = self._new_segment(boundary, change.get("bit_rate", seg.bit_rate), first)
+        self._next_index = 0
+
+    # -- uplink -------------------------------------------------------------------
+    def handle_uplink(self, data: bytes, now_ns: int | None = None) -> int:
+        """Validate and apply one uplink packet received at ``now_ns``; returns the result
+        code it echoes (1 applied, 2 rejected, 3 bad CRC or format, 4 stale sequence).
+        A format change takes effect at the first minor frame starting after ``now_ns``."""
+        s = self.state
+        s.cmd_count += 1
+        try:
+            cmd = decode_uplink(data)
+        except UplinkError as exc:
+            s.last_opcode, s.result = 0, RESULT_BAD_PACKET
+            self.uplinks.append((-1, f"bad packet: {exc}"))
+            return s.result
+        s.last_opcode = cmd.opcode
+        if cmd.sequence <= self.last_uplink_sequence:
+            s.result = RESULT_STALE
+            self.uplinks.append((cmd.sequence, "stale sequence"))
+            return s.result
+        self.last_uplink_sequence = cmd.sequence
+        try:
+            self._apply(cmd)
+            if self._pending is not None and now_ns is not None:
+                self._pending.setdefault("at_ns", now_ns)
+            s.result = RESULT_APPLIED
+            self.uplinks.append((cmd.sequence, "applied"))
+        except (ValueError, KeyError, IndexError) as exc:
+            s.result = RESULT_REJECTED
+            self.uplinks.append((cmd.sequence, f"rejected: {exc}"))
+        return s.result
+
+    def _apply(self, cmd) -> None:
+        values = [v for _, v in cmd.args]
+        op = cmd.opcode
+        if op == OP_SET_BITRATE:
+            self.set_bit_rate(int(values[0]))
+        elif op == OP_SET_GROUP_RATE:
+            self.set_group_rate(int(values[0]), int(values[1]))
+        elif op == OP_SELECT_SYSTEM:
+            if int(values[0]) not in (0, 1):
+                raise ValueError("system must be 0 or 1")
+            self.state.system = int(values[0])
+        elif op == OP_MARK_TEST_POINT:
+            if not 0 <= int(values[0]) <= 0xFFFF:
+                raise ValueError("test point out of range")
+            self.state.test_point = int(values[0])
+        elif op == OP_INJECT_FAULT:
+            if int(values[0]) not in (0, 1, 2, 3):
+                raise ValueError("unknown fault")
+            self.state.fault = self.model.fault = int(values[0])
+        else:
+            raise ValueError(f"unknown opcode {op}")
 
     # -- time ---------------------------------------------------------------
     def _rel_ns(self, t_ns: float | np.ndarray) -> np.ndarray:
@@ -136,7 +213,11 @@ class Vehicle:
         return self._rtc_rel(self._rel_ns(t_ns))
 
     def truth(self, name: str, t_ns: np.ndarray) -> np.ndarray:
-        """The engineering value the vehicle encodes for ``name`` at wall times ``t_ns``."""
+        """The engineering value the vehicle encodes for ``name`` at wall times ``t_ns``
+        (status words: their current value)."""
+        status = self.status_words()
+        if name in status:
+            return np.full(np.shape(t_ns), float(status[name]))
         return self.model.values(name, self._rel_ns(t_ns) / 1e9)
 
     # -- the stream -----------------------------------------------------------
@@ -152,6 +233,15 @@ class Vehicle:
             body = build_time_f1_body(dt, fmt="doy", source=TimeSource.INTERNAL, time_format=TimeFormat.UTC)
             packets.append(self._packet(self.time_channel, DATA_TYPE_TIME_F1, body, self.rtc_at(t)))
             self._next_time_s += 1
+        if self._pending is not None:
+            # Old-format frames up to the change, then the new format, announced by a TMATS
+            # ahead of its first frame.
+            at = self._pending.get("at_ns")
+            if at is not None:
+                packets += self._pcm_packets(min(now_ns, at - 1))
+            self._switch_format()
+            packets.append(self._packet(0, DATA_TYPE_TMATS, build_tmats_body(self.tmats_text()), self.rtc_at(now_ns)))
+            self._next_tmats_ns = now_ns + self.tmats_period_ns
         packets += self._pcm_packets(now_ns)
         return self.sender.pack(packets) if packets else []
 
@@ -169,14 +259,6 @@ class Vehicle:
         if n <= 0:
             return []
         out = []
-        if self._pending_rate is not None:
-            # The new rate starts at the next frame boundary: emit nothing of the old one past it.
-            boundary = seg.start_ns + self._next_index * seg.frame_ns
-            first = seg.first_index + self._next_index
-            self._segment = self._new_segment(boundary, self._pending_rate, first)
-            self._next_index = 0
-            self._pending_rate = None
-            return self._pcm_packets(now_ns)
         # Keep one packet well under a datagram: split very long batches.
         max_frames = max(1, 60000 // seg.layout.record_bytes)
         while n > 0:
@@ -252,6 +334,8 @@ class Vehicle:
             "TEST_POINT": s.test_point & 0xFFFF,
             "SYSTEM": s.system & 0xFFFF,
             "FAULT": s.fault & 0xFFFF,
+            "FC_SPF": self._fc_spf,
+            "VIB_SPF": self._vib_spf,
         }
 
 

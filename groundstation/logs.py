@@ -7,9 +7,10 @@ import logging
 import sys
 import time
 
-__all__ = ["setup_logging", "log_event"]
+__all__ = ["setup_logging", "log_event", "audit_event"]
 
 logger = logging.getLogger("groundstation")
+audit_logger = logging.getLogger("groundstation.audit")  # always on, whatever the log level
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +32,9 @@ def setup_logging(level: str = "info") -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    audit_logger.handlers[:] = [handler]
+    audit_logger.setLevel(logging.INFO)
+    audit_logger.propagate = False
     for name in ("tornado.access", "tornado.application", "tornado.general"):
         logging.getLogger(name).handlers[:] = [handler]
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -39,3 +43,8 @@ def setup_logging(level: str = "info") -> None:
 def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     """Log ``event`` with structured fields."""
     logger.log(level, event, extra={"fields": fields})
+
+
+def audit_event(event: str, **fields) -> None:
+    """An audit line (command attempts, authority): logged whatever the log level."""
+    audit_logger.info(event, extra={"fields": {"audit": True, **fields}})

@@ -71,10 +71,13 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
         except ValueError as exc:
             sys.exit(f"groundstation serve: {exc} (or run with --open for a local demo)")
     origins = args.origin or None  # None: the server's own address once bound
+    if bool(args.cert) != bool(args.key):
+        sys.exit("groundstation: give both --cert and --key for TLS")
     return StationConfig(udp_host=udp_host, udp_port=udp_port, http_host=http_host, http_port=http_port,
                          params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
-                         origins=origins)
+                         origins=origins, uplink=None if args.no_uplink else args.uplink,
+                         certfile=args.cert, keyfile=args.key)
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -89,16 +92,22 @@ async def _until_signal(stop: asyncio.Event) -> None:
 
 async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool) -> int:
     config = _station_config(args, open_mode)
-    running = await start_station(config)
-    url = f"http://{config.http_host}:{running.http_port}/"
-    stop = asyncio.Event()
     sim = None
     if with_simulator:
         vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed)
-        sim = SimulatorRunner(vehicle, config.udp_host, running.udp_port)
+        sim = SimulatorRunner(vehicle, config.udp_host, 0)
+        config.uplink = ("127.0.0.1", await sim.listen_uplink("127.0.0.1", 0))
+    running = await start_station(config)
+    scheme = "https" if config.certfile else "http"
+    url = f"{scheme}://{config.http_host}:{running.http_port}/"
+    stop = asyncio.Event()
+    if sim is not None:
+        sim.target = (config.udp_host, running.udp_port)
         asyncio.ensure_future(sim.run())
+    ws = "wss" if config.certfile else "ws"
     print(f"ground station: UDP {config.udp_host}:{running.udp_port}, console {url}, "
-          f"WebSocket ws://{config.http_host}:{running.http_port}/ws/telemetry", flush=True)
+          f"WebSocket {ws}://{config.http_host}:{running.http_port}/ws/telemetry, "
+          f"uplink {'%s:%d' % config.uplink if config.uplink else 'off'}", flush=True)
     if getattr(args, "duration", None):
         asyncio.get_running_loop().call_later(args.duration, stop.set)
     await _until_signal(stop)
@@ -113,6 +122,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed, spikes=args.spike or [],
                       max_datagram=args.max_datagram)
     sim = SimulatorRunner(vehicle, host, port)
+    if args.uplink is not None:
+        await sim.listen_uplink(*args.uplink)
     stop = asyncio.Event()
     task = asyncio.ensure_future(sim.run(args.duration))
     waiter = asyncio.ensure_future(_until_signal(stop))
@@ -134,6 +145,11 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--record", metavar="DIR", help="record HDF5 into DIR (not available yet: see the recorder issue)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--uplink", type=host_port, default=host_port("127.0.0.1:5511"),
+                   help="the vehicle's uplink command address HOST:PORT")
+    p.add_argument("--no-uplink", action="store_true", help="no command channel")
+    p.add_argument("--cert", help="TLS certificate (PEM) for https/wss")
+    p.add_argument("--key", help="TLS private key (PEM)")
 
 
 def add_run_commands(sub) -> None:
@@ -150,6 +166,8 @@ def add_run_commands(sub) -> None:
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--spike", type=_spike, action="append", help="one-sample spike NAME@SECONDS=VALUE")
     p.add_argument("--max-datagram", type=int, default=65000, help="largest UDP datagram, bytes")
+    p.add_argument("--uplink", type=host_port, default=host_port("127.0.0.1:5511"),
+                   help="listen for uplink commands on HOST:PORT")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=lambda a: _run(a, _simulate(a)))
 

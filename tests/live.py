@@ -51,7 +51,7 @@ def server(*extra: str, open_mode: bool = True, env: dict | None = None):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=e)
     try:
         line = proc.stdout.readline()
-        m = re.search(r"UDP [\d.]+:(\d+), console http://[\d.]+:(\d+)/", line)
+        m = re.search(r"UDP [\d.]+:(\d+), console https?://[\d.]+:(\d+)/", line)
         if not m:
             proc.kill()
             log.seek(0)
@@ -121,6 +121,18 @@ class Console:
             m = await self.recv(left)
             if pred(m):
                 return m
+
+    async def collect(self, seconds: float) -> list[dict]:
+        """Everything received in the next ``seconds``."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        out = []
+        while (left := end - loop.time()) > 0:
+            try:
+                out.append(await self.recv(left))
+            except (TimeoutError, asyncio.TimeoutError):
+                break
+        return out
 
     async def subscribe(self, rate: int, req: int = 1, **select) -> dict:
         await self.send({"type": "subscribe", "id": req, "rate": rate, **select})

@@ -59,6 +59,7 @@ class Hub:
         self._next_session = 1
         self.on_close: Callable[[ConsoleSession, str], None] | None = None
         self.link_provider: Callable[[], dict] | None = None  # the current link status, for hellos
+        self.hello_extra: Callable[[], dict] | None = None  # e.g. command definitions, authority, history
         self._closing: set[int] = set()  # sessions already handed to on_close
 
     # -- sessions ---------------------------------------------------------------
@@ -75,7 +76,8 @@ class Hub:
         self._closing.discard(s.id)
 
     def hello(self, s: ConsoleSession, now_ns: int) -> dict:
-        return {"type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
+        extra = self.hello_extra() if self.hello_extra else {}
+        return {**extra, "type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
                 "role": s.principal.role, "server_ns": now_ns, "rates": [1, 50], "catalog": self.catalog.as_wire(),
                 "link": self.link_provider() if self.link_provider else self.link, "source": self.source,
                 "alarms": self.alarms.as_wire()}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl as ssl_module
 from pathlib import Path
 
 from tornado.httpserver import HTTPServer
@@ -18,6 +19,7 @@ from ..console.outbox import Outbox
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..console.session import Principal
 from ..logs import log_event
+from .commands import CommandCenter, command_handlers
 from .station import GroundStation, StationConfig, now_ns
 from .udp import open_udp_endpoint
 
@@ -207,8 +209,17 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
     transport, udp_port = await open_udp_endpoint(config.udp_host, config.udp_port, station.on_datagram,
                                                   config.udp_rcvbuf)
     station.transport = transport
-    app = make_app(station, extra_handlers)
-    server = HTTPServer(app, xheaders=False)
+    handlers = list(extra_handlers or [])
+    if config.uplink is not None:
+        station.commands = CommandCenter(station, config.uplink)
+        handlers += command_handlers(station.commands)
+        station.add_periodic(station.commands.tick, 0.1)
+    app = make_app(station, handlers)
+    ssl = None
+    if config.certfile and config.keyfile:
+        ssl = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
+        ssl.load_cert_chain(config.certfile, config.keyfile)
+    server = HTTPServer(app, xheaders=False, ssl_options=ssl)
     sockets = bind_sockets(config.http_port, config.http_host)
     server.add_sockets(sockets)
     http_port = sockets[0].getsockname()[1]
@@ -218,5 +229,5 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
     station.origin_policy = OriginPolicy(config.origins)
     station.start_periodic()
     log_event("listening", udp=f"{config.udp_host}:{udp_port}", http=f"{config.http_host}:{http_port}",
-              open_mode=config.open_mode)
+              open_mode=config.open_mode, tls=ssl is not None, uplink=config.uplink)
     return RunningStation(station, server, http_port, udp_port)

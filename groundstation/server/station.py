@@ -44,6 +44,9 @@ class StationConfig:
     origins: list[str] | None = None  # browser Origins allowed; None = this server's own address
     # (clients that send no Origin, i.e. not browsers, are not origin-checked: their token is)
     udp_rcvbuf: int = 16 << 20
+    uplink: tuple[str, int] | None = None  # the vehicle's uplink address; None = no command channel
+    certfile: str | None = None  # TLS (https/wss) when both are set
+    keyfile: str | None = None
 
 
 def now_ns() -> int:
@@ -63,6 +66,8 @@ class GroundStation:
         self.closers: dict[int, Callable[[int, str], None]] = {}  # session id -> close(code, reason)
         self.packet_listeners: list[Callable] = []  # e.g. the recorder
         self._periodic: list[PeriodicCallback] = []
+        self._started = False
+        self.commands = None  # the CommandCenter when an uplink is configured
         self.transport: asyncio.DatagramTransport | None = None
         self.started_ns = now_ns()
         self._lost_seen = 0
@@ -148,11 +153,19 @@ class GroundStation:
             log_event("console_too_slow", session=session.id, user=session.principal.user, reason=reason)
             close(4008, f"too slow: {reason}"[:120])
 
+    def add_periodic(self, fn: Callable[[], None], interval_s: float) -> None:
+        """Run ``fn`` every ``interval_s`` once started (and at once if already started)."""
+        cb = PeriodicCallback(fn, interval_s * 1000)
+        self._periodic.append(cb)
+        if self._started:
+            cb.start()
+
     def start_periodic(self) -> None:
-        self._periodic = [
+        self._periodic += [
             PeriodicCallback(self.tick, self.config.tick_interval_s * 1000),
             PeriodicCallback(self.housekeeping, 100),
         ]
+        self._started = True
         for p in self._periodic:
             p.start()
 

@@ -31,6 +31,22 @@ class SimulatorRunner:
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         self.sock.setblocking(False)
+        self._uplink = None
+        self.uplink_port: int | None = None
+
+    async def listen_uplink(self, host: str, port: int) -> int:
+        """Receive uplink command packets on ``host:port`` (0 = a free port); returns the port."""
+        vehicle = self.vehicle
+
+        class _Uplink(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr) -> None:
+                result = vehicle.handle_uplink(data, time.time_ns())
+                log_event("uplink", size=len(data), result=result, source=f"{addr[0]}:{addr[1]}")
+
+        loop = asyncio.get_running_loop()
+        self._uplink, _ = await loop.create_datagram_endpoint(_Uplink, local_addr=(host, port))
+        self.uplink_port = self._uplink.get_extra_info("sockname")[1]
+        return self.uplink_port
 
     def send_due(self, now_ns: int | None = None) -> int:
         """Send everything due now; returns the number of datagrams sent."""
@@ -72,3 +88,5 @@ class SimulatorRunner:
 
     def close(self) -> None:
         self.sock.close()
+        if self._uplink is not None:
+            self._uplink.close()

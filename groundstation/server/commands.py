@@ -1,0 +1,299 @@
+"""The command channel's shells: the uplink sender, ``/ws/command`` and the HTTP API.
+
+``CommandCenter`` connects the sans-I/O ``CommandService`` to the world: it feeds
+it the vehicle's echo words from decoded telemetry, sends what it releases over
+UDP to the vehicle, broadcasts every event to every console, and writes one
+audit log line per attempt. The handlers authenticate (director or admin),
+check the Origin, bound message size and rate, and translate requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from collections import deque
+
+import msgpack
+from tornado.web import HTTPError, RequestHandler
+from tornado.websocket import WebSocketHandler
+
+from telemetry_formats.uplink import encode_uplink
+
+from ..auth import AuthError
+from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
+from ..logs import audit_event, log_event
+from .station import GroundStation, now_ns
+
+__all__ = ["CommandCenter", "command_handlers"]
+
+ECHO_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT", "SYSTEM", "FAULT",
+                   "FC_SPF", "VIB_SPF")
+COMMAND_ROLES = ("director", "admin")
+MAX_COMMAND_MESSAGE = 16 * 1024
+MESSAGES_PER_SECOND = 20
+
+
+class CommandCenter:
+    def __init__(self, station: GroundStation, uplink: tuple[str, int]) -> None:
+        self.station = station
+        self.uplink = uplink
+        self.sock = socket.socket(socket.AF_INET6 if ":" in uplink[0] else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        # Seed the uplink sequence from the clock so a restarted ground station is never "stale".
+        self.service = CommandService(vehicle_commands(), encode_uplink, on_audit=self._audit,
+                                      sequence_start=int(time.time()))
+        self.sockets: set = set()  # open /ws/command handlers
+        self.datagrams_sent = 0
+        station.packet_listeners.append(self._on_decoded)
+        station.hub.hello_extra = self.hello_extra
+
+    # -- telemetry in ---------------------------------------------------------------
+    def _on_decoded(self, res, arrival_ns: int) -> None:
+        if not res.samples:
+            return
+        hub = self.station.hub
+        values = {}
+        for name in ECHO_PARAMETERS:
+            e = hub.catalog.by_name.get(name)
+            if e is not None and hub.latest.seen[e.id]:
+                values[name] = float(hub.latest.value[e.id])
+        if values:
+            self.publish(self.service.observe(values, arrival_ns))
+            self.pump()
+
+    # -- periodic: timeouts, arms, the queue -------------------------------------------
+    def tick(self) -> None:
+        now = now_ns()
+        self.publish(self.service.tick(now))
+        self.publish(self.service.authority.expire(now))
+        self.pump()
+        for handler in list(self.sockets):
+            exp = handler.principal.expires_at
+            if exp is not None and exp * 1e9 < now:
+                handler.close(4001, "token expired")
+
+    def pump(self) -> None:
+        """Send whatever the service releases (one command in flight at a time)."""
+        while (rel := self.service.next_to_send(now_ns())) is not None:
+            self.publish(rel.events)
+            if rel.packet is None:
+                continue
+            try:
+                self.sock.sendto(rel.packet, self.uplink)
+                self.datagrams_sent += 1
+                self.publish(self.service.sent(rel.record.id, now_ns()))
+            except OSError as exc:
+                self.publish(self.service.send_failed(rel.record.id, f"uplink send failed: {exc}", now_ns()))
+
+    # -- events out ------------------------------------------------------------------------
+    def publish(self, events) -> None:
+        now = now_ns()
+        for ev in events:
+            self.station.hub.broadcast(ev, now)
+            for handler in list(self.sockets):
+                handler.send(ev)
+            if ev.get("type") == "authority":
+                audit_event("authority", **{k: v for k, v in ev.items() if k != "type"})
+
+    def hello_extra(self) -> dict:
+        now = now_ns()
+        return {"commands": self.service.definitions_as_wire(), "authority": self.service.authority.as_wire(now),
+                "history": [ev["record"] for ev in self.service.snapshot(now, 50) if ev.get("type") == "command"]}
+
+    def _audit(self, entry: dict) -> None:
+        audit_event("command_audit", **entry)
+
+    # -- requests (shared by the WebSocket and HTTP shells) --------------------------------
+    def request(self, principal, msg: dict) -> dict:
+        """Handle one command-channel request; returns the reply (never raises on bad input)."""
+        kind = msg.get("type")
+        now = now_ns()
+        svc = self.service
+        try:
+            if kind == "authority":
+                action = msg.get("action")
+                fn = {"take": svc.authority.take, "release": svc.authority.release,
+                      "override": svc.authority.override, "renew": svc.authority.renew}.get(action)
+                if fn is None:
+                    return _error(msg, "bad_field", "action must be take, release, override or renew")
+                events = fn(principal, now)
+                audit_event("authority_request", user=principal.user, role=str(principal.role), action=action,
+                            outcome="granted")
+                self.publish(events)
+                return {"type": "authority_ok", "id": msg.get("id"), "authority": svc.authority.as_wire(now)}
+            if kind == "command":
+                events = svc.submit(principal, msg.get("name"), msg.get("args"), reason=msg.get("reason", ""),
+                                    client_seq=msg.get("client_seq"), now_ns=now)
+                return self._record_reply(msg, events)
+            if kind == "arm":
+                arm_id, expires, events = svc.arm(principal, msg.get("name"), msg.get("args"),
+                                                  reason=msg.get("reason", ""), client_seq=msg.get("client_seq"),
+                                                  now_ns=now)
+                self.publish(events)
+                if arm_id is None:
+                    return self._record_reply(msg, events, publish=False)
+                return {"type": "armed", "id": msg.get("id"), "arm": arm_id, "expires_ns": expires}
+            if kind == "execute":
+                events = svc.execute(principal, msg.get("arm"), client_seq=msg.get("client_seq"), now_ns=now)
+                return self._record_reply(msg, events)
+            if kind == "disarm":
+                self.publish(svc.disarm(principal, msg.get("arm"), now))
+                return {"type": "disarmed", "id": msg.get("id"), "arm": msg.get("arm")}
+            if kind == "history":
+                return {"type": "history", "id": msg.get("id"),
+                        "records": svc.history.as_wire(int(msg.get("n", 100)) if str(msg.get("n", "")).isdigit() else 100)}
+            if kind == "definitions":
+                return {"type": "definitions", "id": msg.get("id"), "commands": svc.definitions_as_wire()}
+            return _error(msg, "unknown_type", f"unknown message type {kind!r}")
+        except AuthorityRefused as exc:
+            audit_event("authority_request", user=principal.user, role=str(principal.role),
+                        action=msg.get("action"), outcome="refused", reason=str(exc))
+            return _error(msg, exc.code, str(exc))
+        except CommandRejected as exc:
+            return {"type": "error", "id": msg.get("id"), **exc.as_wire()}
+
+    def _record_reply(self, msg: dict, events: list, publish: bool = True) -> dict:
+        if publish:
+            self.publish(events)
+        self.pump()
+        record = next((e["record"] for e in reversed(events) if e.get("type") == "command"), None)
+        state = record["state"] if record else None
+        return {"type": "rejected" if state == "REJECTED" else "accepted", "id": msg.get("id"), "record": record}
+
+
+def _error(msg: dict, code: str, message: str) -> dict:
+    return {"type": "error", "id": msg.get("id") if isinstance(msg, dict) else None, "code": code, "message": message}
+
+
+def _authorize(station: GroundStation, handler: RequestHandler):
+    from .app import authenticate  # late import: app imports this module
+
+    origin = handler.request.headers.get("Origin")
+    if origin is not None:
+        try:
+            station.origin_policy.check(origin)
+        except AuthError as exc:
+            station.metrics.auth_refusals.inc()
+            log_event("command_refused", logging.WARNING, reason=str(exc), path=handler.request.path)
+            raise HTTPError(403, reason=str(exc)[:200]) from None
+    try:
+        return authenticate(station, handler, min_role="director")
+    except HTTPError as exc:
+        log_event("command_refused", logging.WARNING, status=exc.status_code, reason=exc.reason,
+                  path=handler.request.path)
+        raise
+
+
+class CommandSocket(WebSocketHandler):
+    """``/ws/command``: directors' requests and the command/authority events."""
+
+    def initialize(self, center: CommandCenter) -> None:
+        self.center = center
+        self.principal = None
+        self._times: deque[float] = deque()
+
+    def check_origin(self, origin: str) -> bool:
+        try:
+            self.center.station.origin_policy.check(origin)
+            return True
+        except AuthError as exc:
+            log_event("command_refused", logging.WARNING, reason=str(exc), origin=origin)
+            return False
+
+    def prepare(self) -> None:
+        self.principal = _authorize(self.center.station, self)
+
+    def open(self) -> None:
+        self.center.sockets.add(self)
+        log_event("command_open", user=self.principal.user, role=self.principal.role)
+        now = now_ns()
+        self.send({"type": "hello", "protocol": 1, "user": self.principal.user, "role": self.principal.role,
+                   **self.center.hello_extra()})
+        for ev in self.center.service.snapshot(now, 0):
+            self.send(ev)
+
+    def on_message(self, message) -> None:
+        if isinstance(message, str) or len(message) > MAX_COMMAND_MESSAGE:
+            self.send(_error({}, "bad_message", f"binary msgpack maps of at most {MAX_COMMAND_MESSAGE} bytes"))
+            return
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > 1.0:
+            self._times.popleft()
+        if len(self._times) > MESSAGES_PER_SECOND:
+            self.send(_error({}, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))
+            return
+        try:
+            msg = msgpack.unpackb(message, raw=False)
+        except Exception:  # noqa: BLE001 - any decoding failure is the client's
+            self.send(_error({}, "bad_msgpack", "not valid msgpack"))
+            return
+        if not isinstance(msg, dict):
+            self.send(_error({}, "bad_message", "a message must be a map"))
+            return
+        self.send(self.center.request(self.principal, msg))
+
+    def send(self, message: dict) -> None:
+        try:
+            self.write_message(msgpack.packb(message, use_bin_type=True), binary=True)
+        except Exception:  # noqa: BLE001 - closed sockets are dropped from the set on close
+            pass
+
+    def on_close(self) -> None:
+        self.center.sockets.discard(self)
+
+
+class CommandApi(RequestHandler):
+    """HTTP API for scripts: JSON in and out, ``Authorization: Bearer <token>``."""
+
+    ROUTES = {"commands": "command", "arm": "arm", "execute": "execute", "disarm": "disarm",
+              "authority": "authority"}
+
+    def initialize(self, center: CommandCenter) -> None:
+        self.center = center
+
+    def prepare(self) -> None:
+        self.principal = _authorize(self.center.station, self)
+
+    def get(self, what: str) -> None:
+        svc = self.center.service
+        if what == "commands":
+            self._json({"records": svc.history.as_wire(100)})
+        elif what == "definitions":
+            self._json({"commands": svc.definitions_as_wire()})
+        elif what == "authority":
+            self._json(svc.authority.as_wire(now_ns()))
+        else:
+            raise HTTPError(404)
+
+    def post(self, what: str) -> None:
+        kind = self.ROUTES.get(what)
+        if kind is None:
+            raise HTTPError(404)
+        if len(self.request.body) > MAX_COMMAND_MESSAGE:
+            raise HTTPError(413, reason=f"body larger than {MAX_COMMAND_MESSAGE} bytes")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            self.set_status(400)
+            self._json(_error({}, "bad_json", "the body is not JSON"))
+            return
+        if not isinstance(body, dict):
+            self.set_status(400)
+            self._json(_error({}, "bad_message", "the body must be a JSON object"))
+            return
+        reply = self.center.request(self.principal, {**body, "type": kind})
+        self.set_status({"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
+                         "rejected": 422, "accepted": 202}.get(reply["type"], 200))
+        self._json(reply)
+
+    def _json(self, obj) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(obj, default=str))
+
+
+def command_handlers(center: CommandCenter) -> list:
+    args = {"center": center}
+    return [(r"/ws/command", CommandSocket, args), (r"/api/(\w+)", CommandApi, args)]

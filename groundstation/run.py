@@ -44,6 +44,14 @@ def _bit_rate(text: str) -> float:
     return v
 
 
+def _rate(text: str) -> tuple[int, float]:
+    try:
+        n, per = text.split("/")
+        return int(n), float(per)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected N/SECONDS, e.g. 5/10") from None
+
+
 def _spike(text: str) -> Spike:
     try:
         name, rest = text.split("@")
@@ -77,7 +85,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
                          origins=origins, uplink=None if args.no_uplink else args.uplink,
-                         certfile=args.cert, keyfile=args.key)
+                         certfile=args.cert, keyfile=args.key, command_rate=args.command_rate)
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -148,6 +156,8 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--uplink", type=host_port, default=host_port("127.0.0.1:5511"),
                    help="the vehicle's uplink command address HOST:PORT")
     p.add_argument("--no-uplink", action="store_true", help="no command channel")
+    p.add_argument("--command-rate", type=_rate, default=(5, 10.0), metavar="N/SECONDS",
+                   help="accepted commands per user per period (default 5/10)")
     p.add_argument("--cert", help="TLS certificate (PEM) for https/wss")
     p.add_argument("--key", help="TLS private key (PEM)")
 

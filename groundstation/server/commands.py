@@ -32,7 +32,7 @@ ECHO_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS",
                    "FC_SPF", "VIB_SPF")
 COMMAND_ROLES = ("director", "admin")
 MAX_COMMAND_MESSAGE = 16 * 1024
-MESSAGES_PER_SECOND = 20
+MESSAGES_PER_SECOND = 50
 
 
 class CommandCenter:
@@ -43,7 +43,7 @@ class CommandCenter:
         self.sock.setblocking(False)
         # Seed the uplink sequence from the clock so a restarted ground station is never "stale".
         self.service = CommandService(vehicle_commands(), encode_uplink, on_audit=self._audit,
-                                      sequence_start=int(time.time()))
+                                      sequence_start=int(time.time()), rate_limit=station.config.command_rate)
         self.sockets: set = set()  # open /ws/command handlers
         self.datagrams_sent = 0
         station.packet_listeners.append(self._on_decoded)
@@ -218,13 +218,6 @@ class CommandSocket(WebSocketHandler):
         if isinstance(message, str) or len(message) > MAX_COMMAND_MESSAGE:
             self.send(_error({}, "bad_message", f"binary msgpack maps of at most {MAX_COMMAND_MESSAGE} bytes"))
             return
-        now = time.monotonic()
-        self._times.append(now)
-        while self._times and now - self._times[0] > 1.0:
-            self._times.popleft()
-        if len(self._times) > MESSAGES_PER_SECOND:
-            self.send(_error({}, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))
-            return
         try:
             msg = msgpack.unpackb(message, raw=False)
         except Exception:  # noqa: BLE001 - any decoding failure is the client's
@@ -232,6 +225,13 @@ class CommandSocket(WebSocketHandler):
             return
         if not isinstance(msg, dict):
             self.send(_error({}, "bad_message", "a message must be a map"))
+            return
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > 1.0:
+            self._times.popleft()
+        if len(self._times) > MESSAGES_PER_SECOND:
+            self.send(_error(msg, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))
             return
         self.send(self.center.request(self.principal, msg))
 

@@ -45,6 +45,7 @@ class StationConfig:
     # (clients that send no Origin, i.e. not browsers, are not origin-checked: their token is)
     udp_rcvbuf: int = 16 << 20
     uplink: tuple[str, int] | None = None  # the vehicle's uplink address; None = no command channel
+    command_rate: tuple[int, float] = (5, 10.0)  # accepted commands per user per that many seconds
     certfile: str | None = None  # TLS (https/wss) when both are set
     keyfile: str | None = None
 

@@ -47,4 +47,6 @@ def log_event(event: str, level: int = logging.INFO, **fields) -> None:
 
 def audit_event(event: str, **fields) -> None:
     """An audit line (command attempts, authority): logged whatever the log level."""
+    if "ts" in fields:  # keep the formatter's ISO time; the caller's clock goes beside it
+        fields["ts_ns"] = fields.pop("ts")
     audit_logger.info(event, extra={"fields": {"audit": True, **fields}})

@@ -99,6 +99,9 @@ def decode_uplink(data: bytes) -> UplinkCommand:
     except ConstructError as exc:
         raise UplinkError("malformed", f"malformed uplink packet: {exc.__class__.__name__}") from None
     b = c.body.value
+    bad = [a.kind for a in b.args if str(a.kind) not in ("u32", "i32", "f32")]
+    if bad:
+        raise UplinkError("malformed", f"unknown argument type tag {int(bad[0])}")
     if len(data) != c.body.length + 2:
         raise UplinkError("malformed", f"{len(data) - c.body.length - 2} trailing bytes")
     return UplinkCommand(b.sequence, b.opcode, tuple((str(a.kind), a.value) for a in b.args), bool(b.flags & 1))

@@ -224,8 +224,9 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
     server.add_sockets(sockets)
     http_port = sockets[0].getsockname()[1]
     if not config.origins:
-        config.origins = [f"http://{config.http_host}:{http_port}", f"http://localhost:{http_port}",
-                          f"http://127.0.0.1:{http_port}"]
+        scheme = "https" if ssl is not None else "http"
+        config.origins = [f"{scheme}://{h}:{http_port}" for h in dict.fromkeys((config.http_host, "localhost",
+                                                                                "127.0.0.1"))]
     station.origin_policy = OriginPolicy(config.origins)
     station.start_periodic()
     log_event("listening", udp=f"{config.udp_host}:{udp_port}", http=f"{config.http_host}:{http_port}",

@@ -85,7 +85,7 @@ class CommandCenter:
                 self.datagrams_sent += 1
                 self.publish(self.service.sent(rel.record.id, now_ns()))
             except OSError as exc:
-                self.publish(self.service.send_failed(rel.record.id, f"uplink send failed: {exc}", now_ns()))
+                self.publish(self.service.send_failed(rel.record.id, str(exc), now_ns()))
 
     # -- events out ------------------------------------------------------------------------
     def publish(self, events) -> None:
@@ -114,6 +114,8 @@ class CommandCenter:
         try:
             if kind == "authority":
                 action = msg.get("action")
+                if not isinstance(action, str):
+                    return _error(msg, "bad_field", "action must be take, release, override or renew")
                 fn = {"take": svc.authority.take, "release": svc.authority.release,
                       "override": svc.authority.override, "renew": svc.authority.renew}.get(action)
                 if fn is None:

@@ -27,7 +27,7 @@ __all__ = ["vehicle_database", "SAMPLES_PER_FRAME", "FlightModel", "Spike", "STA
 SYNC = 0xFE6B2840
 WORDS_PER_MINOR = 64
 MINOR_FRAMES = 16
-# Words 14..19 echo the vehicle's command state (see Vehicle.status_words).
+# Words 14..20, 27 and 28 echo the vehicle's command state (see Vehicle.status_words).
 STATUS_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT", "SYSTEM",
                      "FAULT", "FC_SPF", "VIB_SPF")
 SAMPLES_PER_FRAME = (1, 2, 4)  # the choices for the fast groups' supercommutation
@@ -87,9 +87,9 @@ def vehicle_parameters(fc_spf: int = 2, vib_spf: int = 4) -> list[Parameter]:
            warning_high=120.0, critical_high=140.0),
         _p("VIB", 13, 0.001, signed=True, units="g", group="structures", wi=vib, desc="airframe vibration",
            warning_high=3.0, critical_high=5.0, warning_low=-3.0, critical_low=-5.0),
-        _p("CMD_COUNT", 14, 1.0, group="status", desc="uplink commands accepted"),
+        _p("CMD_COUNT", 14, 1.0, group="status", desc="uplink packets received (good or bad)"),
         _p("CMD_LAST_OPCODE", 15, 1.0, group="status"),
-        _p("CMD_RESULT", 16, 1.0, group="status", desc="0 none, 1 ok, 2 rejected, 3 bad CRC"),
+        _p("CMD_RESULT", 16, 1.0, group="status", desc="0 none, 1 applied, 2 rejected, 3 bad packet, 4 stale sequence"),
         _p("BITRATE_KBPS", 17, 1.0, units="kb/s", group="status", desc="PCM bit rate in use"),
         _p("TEST_POINT", 18, 1.0, group="status"),
         _p("SYSTEM", 19, 1.0, group="status", desc="0 primary, 1 backup"),

@@ -169,7 +169,7 @@ class Vehicle:
                 self._pending.setdefault("at_ns", now_ns)
             s.result = RESULT_APPLIED
             self.uplinks.append((cmd.sequence, "applied"))
-        except (ValueError, KeyError, IndexError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             s.result = RESULT_REJECTED
             self.uplinks.append((cmd.sequence, f"rejected: {exc}"))
         return s.result

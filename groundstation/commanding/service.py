@@ -13,76 +13,25 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..auth import Role
 from .authority import Authority, AuthorityRefused, PrincipalLike, principal_role
 from .definitions import CommandDef, CommandRejected, Value, check_args, display_args, index_definitions
+from .echo import VEHICLE_RESULTS, read_echo
 from .history import CommandRecord, History, State
+from .jobs import Arm, Release, _Attempt, _Job
+from .sanitize import is_int as _is_int
+from .sanitize import safe_args as _safe_args
+from .sanitize import safe_name as _safe_name
 
 __all__ = ["Arm", "CommandService", "Encode", "Event", "Release", "VEHICLE_RESULTS"]
 
 Event = dict[str, Any]
 Encode = Callable[[int, int, list[tuple[str, Value]], bool], bytes]  # (sequence, opcode, args, armed) -> packet
 
-# CMD_RESULT codes the vehicle echoes, other than 1 (accepted): (code, what it means).
-VEHICLE_RESULTS = {2: ("vehicle_rejected", "the vehicle rejected the command"),
-                   3: ("bad_crc", "the vehicle reports a bad packet (CRC or format)"),
-                   4: ("stale_sequence", "the vehicle reports a stale sequence number")}
 MAX_REASON_CHARS = 500
 _ENDED_ARMS_KEPT = 256
-
-
-@dataclass
-class Arm:
-    """A hazardous (or any) command armed by one user, to be executed before ``expires_ns``."""
-
-    id: int
-    user: str
-    role: str
-    defn: CommandDef
-    values: dict[str, Value]
-    reason: str
-    armed_ns: int
-    expires_ns: int
-
-    def as_wire(self, action: str, detail: str = "") -> Event:
-        return {"type": "arm", "action": action, "arm_id": self.id, "command": self.defn.name,
-                "args": display_args(self.defn, self.values), "hazardous": self.defn.hazardous, "user": self.user,
-                "role": self.role, "reason": self.reason, "armed_ns": self.armed_ns, "expires_ns": self.expires_ns,
-                "detail": detail}
-
-
-class Release(NamedTuple):
-    """What ``next_to_send`` let out: ``packet`` to send, or None if the record failed on release."""
-
-    record: CommandRecord
-    packet: bytes | None
-    events: list[Event]
-
-
-@dataclass
-class _Job:
-    record: CommandRecord
-    defn: CommandDef
-    base_count: int | None = None  # CMD_COUNT before release
-    base_result: int | None = None
-    deadline_ns: int = 0  # of the current stage
-    note: str = ""  # what verification saw that did not count
-
-
-@dataclass
-class _Attempt:
-    user: str
-    role: str
-    name: object
-    raw_args: object
-    reason: str
-    client_seq: object
-    defn: CommandDef | None = None
-    values: dict[str, Value] | None = None
-    arm_id: int | None = None
 
 
 class CommandService:
@@ -431,19 +380,11 @@ class CommandService:
         return events
 
     def _echo(self, job: _Job) -> tuple[str, str] | None:
-        """The vehicle's answer to the packet in flight: None (none yet), ("ack", ""), or a failure (code, detail)."""
-        count, result, opcode = self._int("CMD_COUNT"), self._int("CMD_RESULT"), self._int("CMD_LAST_OPCODE")
-        step = (count - job.base_count) % self.count_modulus if None not in (count, job.base_count) else 0
-        advanced = 0 < step < self.count_modulus // 2
-        if advanced and result == 1 and opcode == job.defn.opcode:
-            return "ack", ""
-        if result in VEHICLE_RESULTS and (advanced or result != job.base_result):
-            code, what = VEHICLE_RESULTS[result]
-            return code, f"{what} (CMD_RESULT {result}, CMD_LAST_OPCODE {opcode}, CMD_COUNT {count})"
-        if advanced:
-            job.note = (f"; CMD_COUNT advanced to {count} but CMD_LAST_OPCODE is {opcode} and CMD_RESULT"
-                        f" {result} (expected opcode {job.defn.opcode} and result 1)")
-        return None
+        """The vehicle's answer to the packet in flight (see ``echo.read_echo``)."""
+        answer, note = read_echo(self._latest, job.base_count, job.base_result, job.defn.opcode, self.count_modulus)
+        if note:
+            job.note = note
+        return answer
 
     def _timeout_reason(self, job: _Job) -> tuple[str, str]:
         rec, defn = job.record, job.defn
@@ -458,26 +399,3 @@ class CommandService:
         return "effect_timeout", (f"effect not seen within {defn.timeout_complete_s:g} s: {param} ="
                                   f" {'not received' if seen is None else f'{seen:g}'},"
                                   f" expected {effect.expected(rec.values)}")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _safe_name(name: object) -> str:
-    return (name if isinstance(name, str) else repr(name))[:64]
-
-
-def _safe_value(v: object) -> object:
-    if v is None or isinstance(v, bool | int | float):
-        return v
-    return (v if isinstance(v, str) else repr(v))[:200]
-
-
-def _safe_args(raw: object) -> dict[str, object]:
-    """Submitted arguments made safe to record and broadcast (stringified, truncated)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        return {"(not an object)": _safe_value(raw)}
-    return {str(k)[:64]: _safe_value(v) for k, v in list(raw.items())[:32]}

@@ -123,6 +123,15 @@ def pack_fields(values: np.ndarray, widths: np.ndarray | list[int]) -> np.ndarra
         return values.astype(">u2").view(np.uint8).reshape(n, 2 * k)
     if np.all(widths == 8):
         return values.astype(np.uint8).reshape(n, k)
+    if np.all(widths % 8 == 0) and np.all(np.isin(widths, (8, 16, 32, 64))):
+        # whole bytes: each field as big-endian bytes, one column at a time
+        out = np.empty((n, total // 8), np.uint8)
+        off = 0
+        for j, w in enumerate(widths.tolist()):
+            nb = w // 8
+            out[:, off : off + nb] = values[:, j].astype(f">u{nb}").view(np.uint8).reshape(n, nb)
+            off += nb
+        return out
     # Bit planes: for each field, its bits from the most significant down.
     col = np.repeat(np.arange(k), widths)
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]])

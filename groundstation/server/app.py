@@ -167,7 +167,7 @@ def make_app(station: GroundStation, extra_handlers: list | None = None) -> Appl
         (r"/healthz", HealthHandler, args),
         (r"/metrics", MetricsHandler, args),
         (r"/", ConsolePage),
-        (r"/web/(.*)", StaticFileHandler, {"path": str(WEB_DIR)}),
+        (r"/web/((?:app|vendor)/[\w./-]+|app\.css)", StaticFileHandler, {"path": str(WEB_DIR)}),
     ] + (extra_handlers or [])
     return Application(
         handlers,

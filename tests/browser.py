@@ -1,0 +1,102 @@
+"""Helpers for the browser tests and the web benchmark: the system Chromium under Playwright,
+the real simulator on a thread (Playwright's sync API owns the test's thread), free ports.
+
+No browser is ever downloaded: Playwright launches Debian's ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.live import Sim
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "out" / "screenshots"
+VENDOR = ROOT / "web" / "vendor"
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is not installed (bash scripts/bootstrap.sh test installs Debian's chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[test]')"
+    if not (VENDOR / "uPlot.esm.js").is_file():
+        return "web/vendor/ is not built (node/npm missing? bash scripts/bootstrap.sh runs npm ci && npm run build)"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the server binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def chromium(playwright, viewport=(1600, 1000)):
+    """A fresh Chromium (its own user-data-dir) and one page; yields (context, page)."""
+    profile = tempfile.mkdtemp(prefix="gs-chromium-")
+    ctx = playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+        viewport={"width": viewport[0], "height": viewport[1]})
+    ctx.profile_dir = profile
+    try:
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        yield ctx, page
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class SimThread:
+    """``tests.live.Sim`` (the real simulator, real UDP) on its own event loop thread."""
+
+    def __init__(self, port: int, **vehicle_kw) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
+        self.thread.start()
+
+        async def start():
+            return Sim(port, **vehicle_kw).start()
+
+        self.sim = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    @property
+    def vehicle(self):
+        return self.sim.vehicle
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def __enter__(self) -> "SimThread":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path

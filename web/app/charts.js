@@ -1,0 +1,265 @@
+// Strip charts with uPlot: one chart per parameter, the last value as a line and, when an
+// update interval held several samples, the interval's min/max as an envelope band (so a
+// spike that decimation folded into one point still shows). Charts are redrawn on animation
+// frames, only when their series changed, and not at all while paused.
+import uPlot from "../vendor/uPlot.esm.js";
+import { el, fmtValue, limitClass } from "./format.js";
+
+const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
+const AXIS = { stroke: "#8a96a8", grid: { stroke: "#263040", width: 1 }, ticks: { stroke: "#263040", width: 1 } };
+const HEIGHT = 150;
+
+function limitLines(entry) {
+  const [cl, wl, wh, ch] = entry?.limits || [];
+  const out = [];
+  for (const v of [wl, wh]) if (v != null) out.push([v, "rgba(255,183,77,0.45)"]);
+  for (const v of [cl, ch]) if (v != null) out.push([v, "rgba(239,83,80,0.6)"]);
+  return out;
+}
+
+/**
+ * The min/max envelope under the line: one polygon (max forward, min back), aggregated per
+ * pixel column, filled and outlined thin so that a spike one interval wide stays visible.
+ * (Cheaper than uPlot's bands, which clip with the series paths.)
+ */
+function drawEnvelope(u, color) {
+  const [t, mx, mn] = u.data;
+  const n = t.length;
+  if (n < 2) return;
+  const { ctx, bbox } = u;
+  const cols = [];
+  let px = NaN;
+  let hi = -Infinity;
+  let lo = Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = Math.round(u.valToPos(t[i], "x", true));
+    if (x !== px) {
+      if (px === px) cols.push(px, hi, lo);
+      px = x;
+      hi = mx[i];
+      lo = mn[i];
+    } else {
+      if (mx[i] > hi) hi = mx[i];
+      if (mn[i] < lo) lo = mn[i];
+    }
+  }
+  cols.push(px, hi, lo);
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+  ctx.clip();
+  ctx.beginPath();
+  for (let j = 0; j < cols.length; j += 3) ctx.lineTo(cols[j], u.valToPos(cols[j + 1], "y", true));
+  for (let j = cols.length - 3; j >= 0; j -= 3) ctx.lineTo(cols[j], u.valToPos(cols[j + 2], "y", true));
+  ctx.closePath();
+  ctx.fillStyle = color + "40";
+  ctx.fill();
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = color + "80";
+  ctx.stroke();
+  ctx.restore();
+}
+
+/** Warning (amber) and critical (red) limits as horizontal lines. */
+function drawLimitLines(u, lines) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  ctx.lineWidth = 1;
+  for (const [v, stroke] of lines) {
+    const y = Math.round(u.valToPos(v, "y", true)) + 0.5;
+    if (y < bbox.top || y > bbox.top + bbox.height) continue;
+    ctx.strokeStyle = stroke;
+    ctx.beginPath();
+    ctx.moveTo(bbox.left, y);
+    ctx.lineTo(bbox.left + bbox.width, y);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+class StripChart {
+  constructor(name, store, color, onRemove) {
+    this.name = name;
+    this.store = store;
+    this.version = -1;
+    this.xMin = 0;
+    this.xMax = 1;
+    this.valueEl = el("span", { class: "chart-value" }, "—");
+    this.unitsEl = el("span", { class: "chart-units" });
+    this.root = el("div", { class: "chart", dataset: { param: name } },
+      el("div", { class: "chart-head" },
+        el("span", { class: "chart-name", text: name }), this.valueEl, this.unitsEl,
+        el("button", { class: "chart-remove", title: `remove ${name} from the charts`, onclick: () => onRemove(name) }, "×")),
+      (this.plotEl = el("div", { class: "chart-plot" })));
+    this.lines = [];
+    this.visible = true; // set by the IntersectionObserver of Charts
+    this.band = true;
+    const self = this;
+    this.u = new uPlot({
+      width: 300,
+      height: HEIGHT,
+      pxRatio: 1,
+      legend: { show: false },
+      cursor: { drag: { x: true, y: false, setScale: true }, points: { show: false } },
+      scales: {
+        x: { time: true, range: (u, min, max) => (self.paused ? [min, max] : [self.xMin, self.xMax]) },
+        y: {
+          range: (u, min, max) => {
+            if (!Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+            const pad = Math.max((max - min) * 0.08, Math.abs(max) * 1e-4, 1e-6);
+            return [min - pad, max + pad];
+          },
+        },
+      },
+      axes: [{ ...AXIS, size: 28, space: 110 }, { ...AXIS, size: 58, space: 30 }],
+      series: [
+        {},
+        // min and max take part in the y range, but are drawn by drawEnvelope (below)
+        { label: "max", paths: () => null, points: { show: false } },
+        { label: "min", paths: () => null, points: { show: false } },
+        { label: name, stroke: color, width: 1, points: { show: false } },
+      ],
+      hooks: {
+        drawAxes: [(u) => self.band && drawEnvelope(u, color)],
+        draw: [(u) => drawLimitLines(u, self.lines)],
+      },
+    }, [[], [], [], []], this.plotEl);
+  }
+
+  setEntry(entry) {
+    this.unitsEl.textContent = entry?.units || "";
+    this.lines = limitLines(entry);
+  }
+
+  resize(width) {
+    if (width > 50 && Math.abs(width - this.u.width) > 1) this.u.setSize({ width, height: HEIGHT });
+  }
+
+  renderHead(now) {
+    const v = this.store.values.get(this.name);
+    if (!v) return;
+    const text = fmtValue(v.value);
+    if (this.valueEl.textContent !== text) this.valueEl.textContent = text;
+    const cls = `chart-value ${limitClass(this.store.shownLimit(v, now))}`;
+    if (this.valueEl.className !== cls) this.valueEl.className = cls;
+  }
+
+  render(windowS, paused, force) {
+    this.paused = paused;
+    const s = this.store.series.get(this.name);
+    if (!s || paused || !this.visible || (!force && s.version === this.version)) return false;
+    this.version = s.version;
+    const latest = s.lastTime;
+    if (!Number.isFinite(latest)) {
+      this.u.setData([[], [], [], []]);
+      return true;
+    }
+    this.xMax = latest;
+    this.xMin = latest - windowS;
+    const [t, mn, mx, last] = s.window(this.xMin);
+    // The envelope is drawn only where it can be seen: when some interval's min..max spans
+    // more than about a pixel of the chart.
+    let lo = Infinity;
+    let hi = -Infinity;
+    let spread = 0;
+    for (let i = 0; i < t.length; i++) {
+      if (mn[i] < lo) lo = mn[i];
+      if (mx[i] > hi) hi = mx[i];
+      if (mx[i] - mn[i] > spread) spread = mx[i] - mn[i];
+    }
+    const band = hi > lo && (spread / (hi - lo)) * this.u.bbox.height > 1.5;
+    this.band = band;
+    this.u.setData([t, mx, mn, last]);
+    return true;
+  }
+
+  destroy() {
+    this.u.destroy();
+    this.root.remove();
+  }
+}
+
+export class Charts {
+  constructor(container, store, { onRemove }) {
+    this.container = container;
+    this.store = store;
+    this.onRemove = onRemove;
+    this.charts = new Map();
+    this.windowS = 60;
+    this.paused = false;
+    this.force = false;
+    this.width = 0;
+    this.empty = el("p", { class: "empty" }, "No charts: add parameters with the chart button in the parameter list.");
+    container.append(this.empty);
+    new ResizeObserver(() => this._measure()).observe(container);
+    // charts scrolled out of view are not drawn; they catch up when they come back
+    this.io = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const c = this.charts.get(e.target.dataset.param);
+        if (!c) continue;
+        c.visible = e.isIntersecting;
+        if (c.visible) {
+          c.version = -1;
+          this.store.dirty.series = true;
+          this.onVisible?.();
+        }
+      }
+    });
+  }
+
+  _measure() {
+    const first = this.container.querySelector(".chart-plot");
+    const w = first ? first.clientWidth : 0;
+    this.width = w;
+    for (const c of this.charts.values()) c.resize(w);
+  }
+
+  setParams(names) {
+    for (const [name, c] of this.charts) {
+      if (!names.includes(name)) {
+        this.io.unobserve(c.root);
+        c.destroy();
+        this.charts.delete(name);
+      }
+    }
+    names.forEach((name, i) => {
+      if (!this.charts.has(name)) {
+        const c = new StripChart(name, this.store, COLORS[i % COLORS.length], this.onRemove);
+        this.charts.set(name, c);
+        this.io.observe(c.root);
+        c.setEntry(this.store.byName.get(name));
+      }
+      this.container.append(this.charts.get(name).root); // keeps the layout's order
+    });
+    this.empty.hidden = names.length > 0;
+    this._measure();
+    this.force = true;
+  }
+
+  refreshCatalog() {
+    for (const c of this.charts.values()) c.setEntry(this.store.byName.get(c.name));
+  }
+
+  setWindow(seconds) {
+    this.windowS = seconds;
+    this.force = true;
+  }
+
+  setPaused(paused) {
+    this.paused = paused;
+    this.force = true;
+  }
+
+  /** The value shown beside each chart's name (at the table's pace, not every frame). */
+  renderHeads(now) {
+    for (const c of this.charts.values()) c.renderHead(now);
+  }
+
+  /** Redraw the charts whose data changed; returns how many were drawn. */
+  render() {
+    let drawn = 0;
+    for (const c of this.charts.values()) if (c.render(this.windowS, this.paused, this.force)) drawn++;
+    this.force = false;
+    return drawn;
+  }
+}

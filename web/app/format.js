@@ -1,0 +1,62 @@
+// Number, time and limit formatting shared by the views.
+
+/** An engineering value with about five significant digits. */
+export function fmtValue(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "—";
+  const a = Math.abs(v);
+  const dp = a === 0 ? 2 : Math.min(4, Math.max(0, 4 - Math.floor(Math.log10(a))));
+  return v.toFixed(dp);
+}
+
+/** A limit as short as it reads: 45000, 0.95, -2.5. */
+function fmtLimit(v) {
+  return String(Number(v.toPrecision(6)));
+}
+
+/** "W <-1 >4  C <-2.5 >6" from [crit lo, warn lo, warn hi, crit hi]. */
+export function fmtLimits(limits) {
+  if (!limits) return "";
+  const [cl, wl, wh, ch] = limits;
+  const part = (lo, hi) => [lo != null ? `<${fmtLimit(lo)}` : "", hi != null ? `>${fmtLimit(hi)}` : ""].filter(Boolean).join(" ");
+  const out = [];
+  const w = part(wl, wh);
+  const c = part(cl, ch);
+  if (w) out.push(`W ${w}`);
+  if (c) out.push(`C ${c}`);
+  return out.join("  ");
+}
+
+/** The CSS class of a limit state: -2/2 critical, -1/1 warning. */
+export function limitClass(limit) {
+  const a = Math.abs(limit);
+  return a >= 2 ? "lim-crit" : a >= 1 ? "lim-warn" : "";
+}
+
+/** UTC time of day from ns since 1970: "HH:MM:SS.s", or to the ms with digits = 3. */
+export function fmtTimeNs(ns, digits = 1) {
+  if (!ns) return "—";
+  const d = new Date(ns / 1e6);
+  return d.toISOString().slice(11, 20 + digits);
+}
+
+export function fmtAge(ms) {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min`;
+}
+
+/** A small DOM helper: el("div", {class: "x", dataset: {a: 1}}, child, "text"). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}

@@ -1,0 +1,70 @@
+// Per-parameter time series for the strip charts: time (s), min, max, last of each
+// decimation interval, in contiguous Float64Arrays so a chart gets zero-copy views.
+// Appends go at the end; when the buffer is full the newest half moves to the front.
+
+export class Series {
+  constructor(capacity = 4096) {
+    this.cap = Math.max(64, capacity);
+    this.t = new Float64Array(this.cap * 2);
+    this.min = new Float64Array(this.cap * 2);
+    this.max = new Float64Array(this.cap * 2);
+    this.last = new Float64Array(this.cap * 2);
+    this.start = 0;
+    this.end = 0;
+    this.version = 0; // bumped on every change, so charts redraw only when needed
+  }
+
+  get length() {
+    return this.end - this.start;
+  }
+
+  push(t, min, max, last) {
+    if (this.end > this.start && t <= this.t[this.end - 1]) {
+      if (t < this.t[this.end - 1] - 5) this.clear(); // time went back (new flight, replay): start again
+      else return; // a repeat of the same interval (snapshot after data)
+    }
+    if (this.end === this.t.length) this._compact();
+    const i = this.end++;
+    this.t[i] = t;
+    this.min[i] = min;
+    this.max[i] = max;
+    this.last[i] = last;
+    if (this.end - this.start > this.cap) this.start = this.end - this.cap;
+    this.version++;
+  }
+
+  clear() {
+    this.start = this.end = 0;
+    this.version++;
+  }
+
+  _compact() {
+    const n = this.end - this.start;
+    for (const a of [this.t, this.min, this.max, this.last]) a.copyWithin(0, this.start, this.end);
+    this.start = 0;
+    this.end = n;
+  }
+
+  /** Index of the first point at or after time t (binary search). */
+  indexAt(t) {
+    let lo = this.start;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.t[mid] < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Views [t, min, max, last] of the points from time `from` on (no copies). */
+  window(from) {
+    const i = Math.max(this.start, this.indexAt(from) - 1);
+    return [this.t.subarray(i, this.end), this.min.subarray(i, this.end), this.max.subarray(i, this.end),
+      this.last.subarray(i, this.end)];
+  }
+
+  get lastTime() {
+    return this.end > this.start ? this.t[this.end - 1] : NaN;
+  }
+}

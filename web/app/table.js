@@ -1,0 +1,94 @@
+// The parameter table: engineering value, units, the last interval's min/max, sample time
+// and limits, with the value cell coloured by its limit state (amber warning, red critical;
+// held for a moment so a one-sample excursion is seen).
+import { el, fmtLimits, fmtTimeNs, fmtValue, limitClass } from "./format.js";
+
+/** Replace a cell's text only when it changed (an equal write still costs a relayout). */
+function setText(node, text) {
+  if (node.firstChild?.nodeValue !== text) node.textContent = text;
+}
+
+export class ParamTable {
+  constructor(container, store, { onRemove }) {
+    this.store = store;
+    this.onRemove = onRemove;
+    this.rows = new Map(); // name -> {tr, cells, version}
+    this.body = el("tbody");
+    this.empty = el("p", { class: "empty" }, "No parameters: add some from the parameter list.");
+    container.append(
+      el("table", { class: "params" },
+        el("thead", {}, el("tr", {},
+          el("th", { class: "c-name", text: "Parameter" }), el("th", { class: "c-value num", text: "Value" }),
+          el("th", { class: "c-units", text: "Units" }), el("th", { class: "c-min num", text: "Min" }),
+          el("th", { class: "c-max num", text: "Max" }), el("th", { class: "c-time", text: "UTC" }),
+          el("th", { class: "c-limits", text: "Limits" }), el("th", { class: "c-remove" }))),
+        this.body),
+      this.empty);
+  }
+
+  setParams(names) {
+    for (const [name, row] of this.rows) {
+      if (!names.includes(name)) {
+        row.tr.remove();
+        this.rows.delete(name);
+      }
+    }
+    for (const name of names) {
+      let row = this.rows.get(name);
+      if (!row) {
+        row = this._row(name);
+        this.rows.set(name, row);
+      }
+      this.body.append(row.tr);
+    }
+    this.empty.hidden = names.length > 0;
+    this.refreshCatalog();
+  }
+
+  _row(name) {
+    const cells = {
+      name: el("td", { class: "name", text: name }),
+      value: el("td", { class: "value num", text: "—" }),
+      units: el("td", { class: "units" }),
+      min: el("td", { class: "min num", text: "—" }),
+      max: el("td", { class: "max num", text: "—" }),
+      time: el("td", { class: "time", text: "—" }),
+      limits: el("td", { class: "limits" }),
+    };
+    const remove = el("button", { class: "row-remove", title: `remove ${name} from the table`, onclick: () => this.onRemove(name) }, "×");
+    const tr = el("tr", { dataset: { param: name } }, cells.name, cells.value, cells.units, cells.min, cells.max,
+      cells.time, cells.limits, el("td", {}, remove));
+    return { tr, cells, version: -1, cls: "" };
+  }
+
+  refreshCatalog() {
+    for (const [name, row] of this.rows) {
+      const p = this.store.byName.get(name);
+      row.cells.units.textContent = p?.units || "";
+      row.cells.limits.textContent = p ? fmtLimits(p.limits) : "not in the current configuration";
+      row.cells.limits.title = row.cells.limits.textContent;
+      row.cells.name.title = p?.description || "";
+      row.tr.classList.toggle("unknown", !p);
+      row.version = -1;
+    }
+  }
+
+  render(now = performance.now()) {
+    for (const [name, row] of this.rows) {
+      const v = this.store.values.get(name);
+      if (!v) continue;
+      const cls = limitClass(this.store.shownLimit(v, now));
+      if (cls !== row.cls) {
+        row.cells.value.className = `value num ${cls}`;
+        row.tr.className = cls ? `row-${cls}` : "";
+        row.cls = cls;
+      }
+      if (v.version === row.version) continue;
+      row.version = v.version;
+      setText(row.cells.value, fmtValue(v.value));
+      setText(row.cells.min, v.count > 1 ? fmtValue(v.min) : "");
+      setText(row.cells.max, v.count > 1 ? fmtValue(v.max) : "");
+      setText(row.cells.time, fmtTimeNs(v.t));
+    }
+  }
+}

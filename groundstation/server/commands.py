@@ -45,6 +45,7 @@ class CommandCenter:
         self.service = CommandService(vehicle_commands(), encode_uplink, on_audit=self._audit,
                                       sequence_start=int(time.time()), rate_limit=station.config.command_rate)
         self.sockets: set = set()  # open /ws/command handlers
+        self._pending_audit: deque[dict] = deque()
         self.datagrams_sent = 0
         station.packet_listeners.append(self._on_decoded)
         station.hub.hello_extra = self.hello_extra
@@ -74,18 +75,24 @@ class CommandCenter:
             if exp is not None and exp * 1e9 < now:
                 handler.close(4001, "token expired")
 
-    def pump(self) -> None:
-        """Send whatever the service releases (one command in flight at a time)."""
+    def pump(self, publish: bool = True) -> list:
+        """Send whatever the service releases (one command in flight at a time); returns the
+        events, already published unless ``publish`` is False."""
+        events: list = []
         while (rel := self.service.next_to_send(now_ns())) is not None:
-            self.publish(rel.events)
+            events += rel.events
             if rel.packet is None:
                 continue
             try:
                 self.sock.sendto(rel.packet, self.uplink)
                 self.datagrams_sent += 1
-                self.publish(self.service.sent(rel.record.id, now_ns()))
+                events += self.service.sent(rel.record.id, now_ns())
             except OSError as exc:
-                self.publish(self.service.send_failed(rel.record.id, str(exc), now_ns()))
+                events += self.service.send_failed(rel.record.id, str(exc), now_ns())
+        if publish:
+            self.publish(events)
+            self._flush_audit()
+        return events
 
     # -- events out ------------------------------------------------------------------------
     def publish(self, events) -> None:
@@ -103,7 +110,11 @@ class CommandCenter:
                 "history": [ev["record"] for ev in self.service.snapshot(now, 50) if ev.get("type") == "command"]}
 
     def _audit(self, entry: dict) -> None:
-        audit_event("command_audit", **entry)
+        self._pending_audit.append(entry)  # written after the uplink send, off the critical path
+
+    def _flush_audit(self) -> None:
+        while self._pending_audit:
+            audit_event("command_audit", **self._pending_audit.popleft())
 
     # -- requests (shared by the WebSocket and HTTP shells) --------------------------------
     def request(self, principal, msg: dict) -> dict:
@@ -124,6 +135,7 @@ class CommandCenter:
                 audit_event("authority_request", user=principal.user, role=str(principal.role), action=action,
                             outcome="granted")
                 self.publish(events)
+                self._flush_audit()
                 return {"type": "authority_ok", "id": msg.get("id"), "authority": svc.authority.as_wire(now)}
             if kind == "command":
                 events = svc.submit(principal, msg.get("name"), msg.get("args"), reason=msg.get("reason", ""),
@@ -134,6 +146,7 @@ class CommandCenter:
                                                   reason=msg.get("reason", ""), client_seq=msg.get("client_seq"),
                                                   now_ns=now)
                 self.publish(events)
+                self._flush_audit()
                 if arm_id is None:
                     return self._record_reply(msg, events, publish=False)
                 return {"type": "armed", "id": msg.get("id"), "arm": arm_id, "expires_ns": expires}
@@ -142,6 +155,7 @@ class CommandCenter:
                 return self._record_reply(msg, events)
             if kind == "disarm":
                 self.publish(svc.disarm(principal, msg.get("arm"), now))
+                self._flush_audit()
                 return {"type": "disarmed", "id": msg.get("id"), "arm": msg.get("arm")}
             if kind == "history":
                 return {"type": "history", "id": msg.get("id"),
@@ -154,12 +168,15 @@ class CommandCenter:
                         action=msg.get("action"), outcome="refused", reason=str(exc))
             return _error(msg, exc.code, str(exc))
         except CommandRejected as exc:
+            self._flush_audit()
             return {"type": "error", "id": msg.get("id"), **exc.as_wire()}
 
     def _record_reply(self, msg: dict, events: list, publish: bool = True) -> dict:
+        sent = self.pump(publish=False)  # the uplink first: consoles and logs can wait a millisecond
         if publish:
             self.publish(events)
-        self.pump()
+        self.publish(sent)
+        self._flush_audit()
         record = next((e["record"] for e in reversed(events) if e.get("type") == "command"), None)
         state = record["state"] if record else None
         return {"type": "rejected" if state == "REJECTED" else "accepted", "id": msg.get("id"), "record": record}

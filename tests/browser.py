@@ -64,17 +64,35 @@ def chromium(playwright, viewport=(1600, 1000)):
 
 
 class SimThread:
-    """``tests.live.Sim`` (the real simulator, real UDP) on its own event loop thread."""
+    """``tests.live.Sim`` (the real simulator, real UDP) on its own event loop thread.
 
-    def __init__(self, port: int, **vehicle_kw) -> None:
+    ``SimThread(port)`` sends to ``port`` at once. ``SimThread(uplink=True)`` first listens
+    for uplink commands on a free port (``uplink_port``, for the server's ``--uplink``) and
+    starts sending when ``send_to(port)`` is called, once the server is up.
+    """
+
+    def __init__(self, port: int | None = None, *, uplink: bool = False, **vehicle_kw) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
         self.thread.start()
+        self.uplink_port = None
 
         async def start():
-            return Sim(port, **vehicle_kw).start()
+            sim = Sim(port if port is not None else 0, **vehicle_kw)
+            if uplink:
+                self.uplink_port = await sim.runner.listen_uplink("127.0.0.1", 0)
+            return sim.start() if port is not None else sim
 
         self.sim = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def send_to(self, port: int) -> None:
+        """Start sending telemetry to ``port`` (for ``SimThread(uplink=True)``)."""
+
+        async def start():
+            self.sim.runner.target = ("127.0.0.1", port)
+            self.sim.start()
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
 
     @property
     def vehicle(self):

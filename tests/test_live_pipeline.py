@@ -104,13 +104,15 @@ def test_late_console_gets_snapshot_and_one_sample_spike_survives_1hz():
                 assert set(snap["ids"].tolist()) == {cat["IAS"], cat["ALT"]}
                 assert np.all(np.isfinite(snap["value"]))
                 assert ok["rate"] == 1
-                best = -1.0
-                for k in range(4):
+                best, counts = -1.0, []
+                for _ in range(4):
                     m = await late.until(lambda m: m["type"] == "data" and m["group"] == "air data", 3)
                     j = int(np.flatnonzero(m["ids"] == cat["IAS"])[0])
                     best = max(best, float(m["max"][j]))
-                    if k:  # the first interval started at the subscription, the others are whole
-                        assert m["count"][j] > 800  # ~961 samples decimated into one 1 Hz update
+                    counts.append(int(m["count"][j]))
+                # ~961 samples decimated into each 1 Hz update (the first interval started at the
+                # subscription; a busy machine shifts samples between intervals, not loses them)
+                assert sum(counts[1:]) > 0.8 * 3 * 961, counts
                 assert best == pytest.approx(600.0), "the one-sample spike is kept by max"
                 await late.close()
             finally:

@@ -1,12 +1,16 @@
 """The browser console in real Chromium (Playwright) against a real server process and the
 real simulator: values update, a limit violation turns red and raises an alarm that can be
 acknowledged, the console comes back after a server restart, a viewer sees no command
-control. Screenshots go to out/screenshots/.
+control, and a director commands the vehicle from the command panel (authority, a
+non-hazardous command to COMPLETED with the data rate following it, arm then execute for a
+hazardous one). Screenshots go to out/screenshots/.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import statistics
 import time
 
 import pytest
@@ -129,23 +133,33 @@ def test_limit_violation_turns_red_and_raises_an_alarm_that_can_be_acknowledged(
 
 def test_console_recovers_after_a_server_restart(pw):
     port = free_port()
+    # a director's console: the command panel's socket must come back too
+    director = ("--open-role", "director")
     with chromium(pw) as (ctx, page):
-        with server(*http_args(port)) as srv, SimThread(srv.udp_port):
+        with server(*http_args(port), *director) as srv, SimThread(srv.udp_port):
             page.goto(srv.http_url + "/")
             wait_value_changes(page, "ALT")
+            expect(page.locator("#cmd-link")).to_have_text("CONNECTED")
+            page.evaluate("window.panelBefore = gs.commandPanel")
             url = srv.http_url
             srv.proc.kill()  # no goodbye: the socket just goes away
             srv.proc.wait(10)
             expect(page.locator("#conn-state")).to_have_text(re.compile("RETRY|RECONNECTING|CONNECTING"), timeout=10_000)
+            expect(page.locator("#cmd-link")).to_have_text(re.compile("RETRY|RECONNECTING|CONNECTING"))
+            expect(page.locator("#cmd-take")).to_be_disabled()
             page.wait_for_timeout(2500)  # down for a while: several attempts, growing delays
             screenshot(page, "server-down")
         down = page.evaluate("gs.stats.connection")
         delays = [s["delay"] for s in down if s["state"] == "waiting"]
         assert len(delays) >= 2 and delays[-1] > delays[0], delays  # exponential backoff
+        assert page.evaluate("gs.commandPanel.channel.conn.attempt") >= 2  # the command socket backs off too
         t0 = time.monotonic()
-        with server(*http_args(port)) as srv2, SimThread(srv2.udp_port):
+        with server(*http_args(port), *director) as srv2, SimThread(srv2.udp_port):
             assert srv2.http_url == url
             expect(page.locator("#conn-state")).to_have_text("CONNECTED", timeout=15_000)
+            expect(page.locator("#cmd-link")).to_have_text("CONNECTED", timeout=15_000)
+            expect(page.locator("#cmd-take")).to_be_enabled()
+            assert page.evaluate("gs.commandPanel === window.panelBefore")  # the same panel, reconnected
             # resubscribed: values flow again (snapshot, then data)
             wait_value_changes(page, "ALT", timeout=15)
             expect(page.locator('#charts .chart[data-param="ALT"] canvas')).to_have_count(1)
@@ -175,7 +189,9 @@ def test_viewer_signs_in_with_a_token_and_sees_no_command_controls(pw):
         # the viewer sees the alarm, but may not acknowledge it
         expect(page.locator('#alarms li.alarm[data-param="NZ"]')).to_be_visible(timeout=10_000)
         expect(page.locator("#alarms button.ack")).to_have_count(0)
-        # no command control anywhere on the page
+        # the read-only command strip (authority, latest commands), but no command control anywhere
+        expect(page.locator("#cmd-strip")).to_contain_text("authority: free")
+        assert page.locator("#cmd-strip button, #cmd-strip input, #cmd-strip select").count() == 0
         for sel in ("#command-panel", "[data-command]", ".command", ".command-panel", "form.command"):
             assert page.locator(sel).count() == 0, sel
         labels = " ".join(page.locator("button, [role=button], input[type=submit]").all_inner_texts())
@@ -186,3 +202,183 @@ def test_viewer_signs_in_with_a_token_and_sees_no_command_controls(pw):
         expect(page.locator("#conn-state")).to_have_text("CONNECTED", timeout=10_000)
         expect(page.locator("#signin")).to_be_hidden()
         assert page.errors == []
+
+
+# -- the director's command panel ---------------------------------------------------------
+
+ALT_COUNTS_JS = """(ms) => new Promise((done) => {
+  const counts = [];
+  const fn = (kind, m) => {
+    const p = gs.store.byName.get("ALT");
+    if (kind !== "data" || !p) return;
+    const i = Array.prototype.indexOf.call(m.ids, p.id);
+    if (i >= 0) counts.push(m.count[i]);
+  };
+  gs.store.onChange(fn);
+  setTimeout(() => { gs.store.listeners.delete(fn); done(counts); }, ms);
+})"""
+
+
+def alt_samples_per_update(page, ms: int = 1200) -> float:
+    """The median number of ALT samples in each data update the console gets (20 Hz)."""
+    counts = page.evaluate(ALT_COUNTS_JS, ms)
+    assert len(counts) >= 10, counts
+    return statistics.median(counts)
+
+
+def commanding_server(sim: SimThread, port: int, *extra: str, **kw):
+    """The server with its uplink going to the in-test simulator."""
+    return server(*http_args(port), "--uplink", f"127.0.0.1:{sim.uplink_port}", *extra, **kw)
+
+
+def history_item(page, name: str):
+    """The newest history entry of command ``name`` in the panel."""
+    return page.locator("#cmd-history li.rec", has=page.locator(".rec-name", has_text=name)).first
+
+
+def test_director_takes_authority_and_sets_the_bit_rate_to_completed(pw):
+    port = free_port()
+    with SimThread(uplink=True) as sim, commanding_server(sim, port, "--open-role", "director") as srv, \
+            chromium(pw) as (ctx, page):
+        sim.send_to(srv.udp_port)
+        page.goto(srv.http_url + "/")
+        panel = page.locator("#command-panel")
+        expect(panel).to_be_visible(timeout=10_000)
+        expect(page.locator("#cmd-link")).to_have_text("CONNECTED", timeout=10_000)
+        expect(page.locator("#who")).to_have_text("operator · director")
+        expect(page.locator('#table tr[data-param="BITRATE_KBPS"] td.value')).to_have_text("1000.0", timeout=10_000)
+        before = alt_samples_per_update(page)
+        # without authority nothing can be sent
+        expect(page.locator("#cmd-holder")).to_contain_text("free")
+        expect(page.locator("#cmd-send")).to_be_disabled()
+        expect(page.locator("#cmd-hint")).to_contain_text("Take command authority")
+        page.click("#cmd-take")
+        expect(page.locator("#cmd-holder")).to_contain_text("you (director)")
+        expect(page.locator("#cmd-take")).to_be_disabled()
+        expect(page.locator("#cmd-strip")).to_contain_text("authority: operator (director)")
+        # the form comes from the definitions: a number input with the range and units as hints
+        page.select_option("#cmd-name", "SET_BITRATE")
+        bitrate = page.locator("#cmd-arg-bitrate")
+        assert (bitrate.get_attribute("type"), bitrate.get_attribute("min"), bitrate.get_attribute("max")) == \
+            ("number", "10000", "20000000")
+        arg = page.locator('#cmd-form .arg[data-arg="bitrate"]')
+        expect(arg.locator(".arg-units")).to_have_text("b/s")
+        expect(arg.locator(".arg-hint")).to_contain_text("10000..20000000 b/s")
+        expect(page.locator("#cmd-arm")).to_be_hidden()
+        # a reason is required; an out-of-range value is refused by the server, next to the argument
+        bitrate.fill("2000000")
+        page.click("#cmd-send")
+        expect(page.locator("#cmd-reason-error")).to_have_text("a reason is required")
+        bitrate.fill("5")
+        page.fill("#cmd-reason", "too slow on purpose")
+        page.click("#cmd-send")
+        expect(arg.locator(".arg-error")).to_contain_text("out of range: allowed 10000..20000000 b/s")
+        expect(history_item(page, "SET_BITRATE")).to_have_attribute("data-state", "REJECTED")
+        expect(history_item(page, "SET_BITRATE").locator(".rec-detail")).to_contain_text("out_of_range")
+        # now the real thing
+        bitrate.fill("2000000")
+        expect(arg.locator(".arg-error")).to_be_hidden()
+        page.fill("#cmd-reason", "TP 4.2: double the frame rate")
+        page.click("#cmd-send")
+        rec = history_item(page, "SET_BITRATE")
+        expect(rec).to_have_attribute("data-state", "COMPLETED", timeout=15_000)
+        expect(rec.locator(".rec-args")).to_have_text("bitrate=2000000")
+        expect(rec.locator(".rec-user")).to_have_text("operator")
+        expect(rec.locator(".rec-reason")).to_contain_text("TP 4.2: double the frame rate")
+        times = rec.locator(".rec-times").inner_text()
+        assert re.match(r"QUEUED \d\d:\d\d:\d\d\.\d{3} · RELEASED \+.* · SENT \+.* · ACKNOWLEDGED \+.* · COMPLETED \+", times), times
+        # every console's strip follows (from the telemetry socket)
+        expect(page.locator("#cmd-strip .strip-rec").first).to_contain_text("COMPLETED")
+        # the vehicle switched: the table shows the new bit rate, each update carries twice the samples
+        expect(page.locator('#table tr[data-param="BITRATE_KBPS"] td.value')).to_have_text("2000.0", timeout=5_000)
+        page.wait_for_timeout(300)
+        after = alt_samples_per_update(page)
+        assert after == pytest.approx(2 * before, rel=0.2), (before, after)
+        assert sim.vehicle.bit_rate == 2_000_000
+        assert [outcome for _, outcome in sim.vehicle.uplinks] == ["applied"]  # the refused one never left
+        screenshot(page, "command-completed")
+        assert page.errors == []
+
+
+def test_hazardous_command_needs_arm_then_execute(pw):
+    port = free_port()
+    token = TokenIssuer(SECRET).issue("dana", "director", 600)
+    with SimThread(uplink=True) as sim, commanding_server(sim, port, open_mode=False) as srv, \
+            chromium(pw) as (ctx, page):
+        sim.send_to(srv.udp_port)
+        ctx.add_init_script(f"localStorage.setItem('gs.token', {json.dumps(token)});")
+        page.goto(srv.http_url + "/")
+        expect(page.locator("#cmd-link")).to_have_text("CONNECTED", timeout=10_000)  # /ws/command?token=
+        expect(page.locator("#who")).to_have_text("dana · director")
+        expect(page.locator('#table tr[data-param="SYSTEM"] td.value')).to_have_text("0.00", timeout=10_000)
+        page.click("#cmd-take")
+        expect(page.locator("#cmd-holder")).to_contain_text("you (director)")
+        page.select_option("#cmd-name", "SELECT_SYSTEM")
+        # hazardous: no Send, only Arm; no Execute control exists before an arm
+        expect(page.locator("#cmd-send")).to_be_hidden()
+        expect(page.locator("#cmd-arm")).to_be_visible()
+        expect(page.locator("#cmd-arms .execute")).to_have_count(0)
+        assert page.locator("#cmd-arg-system option").all_inner_texts() == ["primary", "backup"]
+        page.select_option("#cmd-arg-system", "backup")
+        page.fill("#cmd-reason", "primary hydraulics degraded")
+        page.click("#cmd-arm")
+        arm = page.locator("#cmd-arms .arm-item")
+        expect(arm).to_have_count(1)
+        expect(arm).to_contain_text("SELECT_SYSTEM system=backup")
+        countdown = arm.locator(".arm-countdown")
+        expect(countdown).to_have_text(re.compile(r"expires in \d+\.\d s"))
+        first = float(re.search(r"[\d.]+", countdown.inner_text()).group())
+        page.wait_for_timeout(600)
+        assert float(re.search(r"[\d.]+", countdown.inner_text()).group()) < first <= 10.0
+        expect(page.locator("#cmd-strip .strip-armed")).to_contain_text("ARMED SELECT_SYSTEM")
+        screenshot(page, "command-armed")
+        # disarm: the Execute control goes with the arm, nothing was sent, no record
+        arm.locator(".disarm").click()
+        expect(page.locator("#cmd-arms .execute")).to_have_count(0)
+        expect(page.locator("#cmd-history li.rec")).to_have_count(0)
+        # arm again, then execute: the vehicle switches to the backup system
+        page.fill("#cmd-reason", "primary hydraulics degraded")
+        page.click("#cmd-arm")
+        expect(arm).to_have_count(1)
+        arm.locator(".execute").click()
+        rec = history_item(page, "SELECT_SYSTEM")
+        expect(rec).to_have_attribute("data-state", "COMPLETED", timeout=15_000)
+        expect(rec.locator(".rec-hazard")).to_be_visible()
+        expect(rec.locator(".rec-user")).to_have_text("dana")
+        expect(rec.locator(".rec-arm")).to_have_text(re.compile(r"arm \d+"))
+        expect(page.locator("#cmd-arms .execute")).to_have_count(0)  # the arm is used up
+        expect(page.locator('#table tr[data-param="SYSTEM"] td.value')).to_have_text("1.0000", timeout=5_000)
+        assert sim.vehicle.state.system == 1
+        assert [outcome for _, outcome in sim.vehicle.uplinks] == ["applied"]  # the disarmed one never left
+        screenshot(page, "command-hazardous-completed")
+        assert page.errors == []
+
+
+def test_every_panel_shows_the_authority_holder_and_an_admin_overrides(pw):
+    port = free_port()
+    issuer = TokenIssuer(SECRET)
+    # authority needs no telemetry: no simulator, and nothing is sent to the default uplink
+    with server(*http_args(port), open_mode=False) as srv, chromium(pw) as (ctx_a, ann), chromium(pw) as (ctx_b, root):
+        for ctx, page, user, role in ((ctx_a, ann, "ann", "director"), (ctx_b, root, "root", "admin")):
+            ctx.add_init_script(f"localStorage.setItem('gs.token', {json.dumps(issuer.issue(user, role, 600))});")
+            page.goto(srv.http_url + "/")
+            expect(page.locator("#cmd-link")).to_have_text("CONNECTED", timeout=10_000)
+        expect(ann.locator("#cmd-override")).to_have_count(0)  # a director has no Override
+        ann.click("#cmd-take")
+        expect(ann.locator("#cmd-holder")).to_contain_text("you (director)")
+        # the admin's panel follows: held by ann, Take refused in advance, Override offered
+        expect(root.locator("#cmd-holder")).to_contain_text("ann (director)")
+        expect(root.locator("#cmd-take")).to_be_disabled()
+        expect(root.locator("#cmd-send")).to_be_disabled()
+        root.click("#cmd-override")
+        expect(root.locator("#cmd-holder")).to_contain_text("you (admin)")
+        expect(root.locator("#cmd-send")).to_be_enabled()
+        expect(ann.locator("#cmd-holder")).to_contain_text("root (admin)")
+        expect(ann.locator("#cmd-send")).to_be_disabled()
+        expect(ann.locator("#cmd-hint")).to_contain_text("Take command authority")
+        expect(ann.locator("#cmd-strip")).to_contain_text("authority: root (admin)")
+        screenshot(root, "command-override")
+        root.click("#cmd-release")
+        expect(ann.locator("#cmd-holder")).to_contain_text("free")
+        expect(ann.locator("#cmd-take")).to_be_enabled()
+        assert ann.errors == [] and root.errors == []

@@ -107,6 +107,7 @@ class CommandCenter:
     def hello_extra(self) -> dict:
         now = now_ns()
         return {"commands": self.service.definitions_as_wire(), "authority": self.service.authority.as_wire(now),
+                "arms": [a.as_wire("armed") for a in self.service.arms], "arm_timeout_s": self.service.arm_timeout_s,
                 "history": [ev["record"] for ev in self.service.snapshot(now, 50) if ev.get("type") == "command"]}
 
     def _audit(self, entry: dict) -> None:

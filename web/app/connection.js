@@ -48,6 +48,12 @@ export class Connection {
     }
   }
 
+  /** Skip the backoff wait and try now (another socket to the same server just connected). */
+  retryNow() {
+    if (this.stopped || this.ws) return;
+    this._open();
+  }
+
   /** Send a client message; returns its request id (or null if not connected). */
   send(message) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return null;
@@ -123,7 +129,7 @@ export class Connection {
     } catch {
       status = 0;
     }
-    if (this.stopped) return;
+    if (this.stopped || this.ws) return; // stopped, or retryNow() opened a new socket meanwhile
     if (status === 401 || status === 403) {
       this._setState({ state: "signin", reason: reason || (status === 401 ? "a token is required" : "not allowed") });
     } else if (status === 0) {

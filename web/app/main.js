@@ -5,6 +5,7 @@ import { ParamBrowser } from "./browser.js";
 import { Charts } from "./charts.js";
 import { PROTOCOL_VERSION } from "./codec.js";
 import { mountCommandPanel } from "./command/panel.js";
+import { CommandStrip } from "./command/strip.js";
 import { Connection } from "./connection.js";
 import { RATES, WINDOWS, defaultLayout, loadLayout, saveLayout } from "./layout.js";
 import { SignIn, auth } from "./signin.js";
@@ -33,6 +34,7 @@ const browser = new ParamBrowser($("#browser"), store, { onToggle: toggle, onAdd
 const table = new ParamTable($("#table"), store, { onRemove: (name) => toggle(name, "table", false) });
 const charts = new Charts($("#charts"), store, { onRemove: (name) => toggle(name, "chart", false) });
 charts.onVisible = () => schedule();
+const commandStrip = new CommandStrip($("#cmd-strip"));
 const signin = new SignIn(() => conn.start());
 const conn = new Connection({ token: () => auth.token(), onMessage, onState });
 
@@ -136,8 +138,14 @@ function onMessage(m) {
       browser.renderCatalog();
       table.refreshCatalog();
       charts.refreshCatalog();
+      commandStrip.reset(m);
       mountCommands(m);
       subscribe();
+      break;
+    case "command":
+    case "authority":
+    case "arm":
+      commandStrip.apply(m);
       break;
     case "catalog":
       browser.renderCatalog();
@@ -175,6 +183,7 @@ function onState(s) {
   schedule();
   if (s.state === "signin") {
     conn.stop();
+    unmountCommands();
     auth.setToken(null);
     signin.show(s.reason);
   } else if (s.state === "waiting" && s.attempt === 1) {
@@ -182,14 +191,30 @@ function onState(s) {
   }
 }
 
+// The director's command panel (director and admin only; see command/panel.js). It keeps its
+// own connection across telemetry reconnects of the same session, and goes with the session.
 let commandPanel = null;
+let commandSession = null;
 function mountCommands(hello) {
-  commandPanel?.remove();
-  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace") });
+  const session = JSON.stringify([hello.user, hello.role, auth.token(), Array.isArray(hello.commands)]);
+  if (commandPanel && session === commandSession) {
+    commandPanel.resume();
+    return;
+  }
+  unmountCommands();
+  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace"), token: () => auth.token(), hello });
+  commandSession = session;
+}
+
+function unmountCommands() {
+  commandPanel?.dispose();
+  commandPanel = null;
+  commandSession = null;
 }
 
 function signOut() {
   conn.stop();
+  unmountCommands();
   auth.setToken(null);
   status.hasToken = false;
   status.setConnection({ state: "signin" });
@@ -267,7 +292,7 @@ setInterval(() => {
   }
 }, 250);
 
-window.gs = { store, conn, charts, table, stats, get layout() { return layout; } };
+window.gs = { store, conn, charts, table, stats, commandStrip, get layout() { return layout; }, get commandPanel() { return commandPanel; } };
 status.render();
 alarms.render();
 conn.start();

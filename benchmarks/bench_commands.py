@@ -22,16 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from groundstation.simulator.flight import vehicle_database  # noqa: E402
-from tests.live import Sim, server  # noqa: E402
+from tests.live import Sim, server_with_vehicle  # noqa: E402
 from tests.test_commanding_live import Director, tok  # noqa: E402
 
 
 async def main(n: int, bit_rate: float) -> dict:
     sim = Sim(0, bit_rate=bit_rate)
     uplink = await sim.runner.listen_uplink("127.0.0.1", 0)
-    with server("--uplink", f"127.0.0.1:{uplink}", "--command-rate", "100000/1", open_mode=False) as srv:
-        sim.runner.target = ("127.0.0.1", srv.udp_port)
-        sim.start()
+    with server_with_vehicle(sim, uplink, "--command-rate", "100000/1", open_mode=False) as srv:
         d = await Director.connect(f"ws://127.0.0.1:{srv.http_port}/ws/command", tok("bench", "director"))
         await asyncio.sleep(1.0)
         await d.request(type="authority", action="take")

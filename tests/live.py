@@ -159,3 +159,22 @@ class Sim:
         if self.task is not None:
             await self.task
         self.runner.close()
+
+
+async def refused_status(url: str, **kw) -> int:
+    """The HTTP status of a refused WebSocket handshake."""
+    import pytest
+
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with websockets.connect(url, **kw):
+            pass
+    return info.value.response.status_code
+
+
+@contextmanager
+def server_with_vehicle(sim: "Sim", uplink_port: int, *extra: str, **kw):
+    """A server commanding ``sim`` (already listening for uplink on ``uplink_port``), streaming to it."""
+    with server("--uplink", f"127.0.0.1:{uplink_port}", *extra, **kw) as srv:
+        sim.runner.target = ("127.0.0.1", srv.udp_port)
+        sim.start()
+        yield srv

@@ -10,6 +10,7 @@ import websockets
 
 from groundstation.auth import TokenIssuer
 from tests.live import SECRET, Console, server
+from tests.live import refused_status as refused
 
 
 def run(coro):
@@ -18,13 +19,6 @@ def run(coro):
 
 def token(role: str = "viewer", ttl: float = 600, secret: str = SECRET, user: str = "ann", now=None) -> str:
     return TokenIssuer(secret).issue(user, role, ttl, now=now)
-
-
-async def refused(url: str, **kw) -> int:
-    with pytest.raises(websockets.InvalidStatus) as info:
-        async with websockets.connect(url, **kw):
-            pass
-    return info.value.response.status_code
 
 
 def test_tokens_and_origins_at_the_handshake():

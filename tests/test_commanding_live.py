@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from groundstation.auth import TokenIssuer
-from tests.live import SECRET, Console, Sim, server
+from tests.live import SECRET, Console, Sim, refused_status, server_with_vehicle
 
 
 def run(coro):
@@ -54,20 +54,11 @@ class Director:
                 return m
 
 
-async def refused_status(url: str, **kw) -> int:
-    with pytest.raises(websockets.InvalidStatus) as info:
-        async with websockets.connect(url, **kw):
-            pass
-    return info.value.response.status_code
-
-
 def test_director_changes_the_bit_rate_and_the_history_reaches_completed():
     async def main():
         sim = Sim(0)
         uplink = await sim.runner.listen_uplink("127.0.0.1", 0)
-        with server("--uplink", f"127.0.0.1:{uplink}", open_mode=False) as srv:
-            sim.runner.target = ("127.0.0.1", srv.udp_port)
-            sim.start()
+        with server_with_vehicle(sim, uplink, open_mode=False) as srv:
             try:
                 console = await Console.connect(srv.ws_url + "?token=" + tok("eve", "engineer"))
                 cat = await console.catalog()
@@ -123,9 +114,7 @@ def test_every_refused_path_is_rejected_audited_and_sends_nothing():
     async def main():
         sim = Sim(0)
         uplink = await sim.runner.listen_uplink("127.0.0.1", 0)
-        with server("--uplink", f"127.0.0.1:{uplink}", open_mode=False) as srv:
-            sim.runner.target = ("127.0.0.1", srv.udp_port)
-            sim.start()
+        with server_with_vehicle(sim, uplink, open_mode=False) as srv:
             try:
                 url = f"ws://127.0.0.1:{srv.http_port}/ws/command"
                 assert await refused_status(url) == 401  # no token

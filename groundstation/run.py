@@ -62,8 +62,6 @@ def _spike(text: str) -> Spike:
 
 
 def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
-    if getattr(args, "record", None):
-        sys.exit("groundstation: --record: HDF5 recording is not built yet; nothing would be recorded")
     udp_host, udp_port = args.udp
     http_host, http_port = args.http
     params = None
@@ -85,7 +83,8 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
                          origins=origins, uplink=None if args.no_uplink else args.uplink,
-                         certfile=args.cert, keyfile=args.key, command_rate=args.command_rate)
+                         certfile=args.cert, keyfile=args.key, command_rate=args.command_rate,
+                         record_dir=args.record, record_fsync=args.fsync)
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -116,6 +115,9 @@ async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool
     print(f"ground station: UDP {config.udp_host}:{running.udp_port}, console {url}, "
           f"WebSocket {ws}://{config.http_host}:{running.http_port}/ws/telemetry, "
           f"uplink {'%s:%d' % config.uplink if config.uplink else 'off'}", flush=True)
+    if running.station.recorder is not None:
+        print(f"recording into {running.station.recorder.folder} (index {running.station.recorder.index_path})",
+              flush=True)
     if getattr(args, "duration", None):
         asyncio.get_running_loop().call_later(args.duration, stop.set)
     await _until_signal(stop)
@@ -150,7 +152,8 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
     p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
     p.add_argument("--origin", action="append", help="allowed browser Origin (repeatable)")
-    p.add_argument("--record", metavar="DIR", help="record HDF5 into DIR (not available yet: see the recorder issue)")
+    p.add_argument("--record", metavar="DIR", help="record HDF5 into DIR (docs/recording.md)")
+    p.add_argument("--fsync", action="store_true", help="fsync the recording at every flush")
     p.add_argument("--log-level", default="info")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
     p.add_argument("--uplink", type=host_port, default=host_port("127.0.0.1:5511"),
@@ -185,11 +188,14 @@ def add_run_commands(sub) -> None:
     _common_server_args(p, "127.0.0.1:8080")
     p.add_argument("--bitrate", type=_bit_rate, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-record", action="store_true", help="do not record (the demo records into ./recordings)")
     p.set_defaults(func=lambda a: _run(a, _serve(_demo_args(a), True, True)), open_role="director")
 
 
 def _demo_args(a: argparse.Namespace) -> argparse.Namespace:
     a.open_role = "director"
+    if not a.record and not a.no_record:
+        a.record = "recordings"  # the demo records by default
     if a.udp == host_port("127.0.0.1:5510"):
         a.udp = ("127.0.0.1", 0)  # a free port, so a demo never collides with a running server
     return a

@@ -34,14 +34,15 @@ else
   echo "bootstrap: node/npm not found: the web console's libraries are not built (web/vendor/)" >&2
 fi
 
-# The browser tests drive Debian's chromium through Playwright (executable_path=/usr/bin/chromium).
-if [ "$extra" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+# The browser tests drive Debian's chromium through Playwright (executable_path=/usr/bin/chromium);
+# the recorder tests read files with h5dump (Debian's hdf5-tools).
+if [ "$extra" = "test" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/h5dump ]; }; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    apt-get install -y -qq chromium fonts-dejavu-core hdf5-tools >/dev/null
   else
-    echo "bootstrap: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get);" \
-         "the browser tests will be skipped" >&2
+    echo "bootstrap: chromium or h5dump is missing and cannot be installed here (needs root and apt-get);" \
+         "the tests that need them will be skipped" >&2
   fi
 fi

@@ -60,6 +60,7 @@ class Hub:
         self.on_close: Callable[[ConsoleSession, str], None] | None = None
         self.link_provider: Callable[[], dict] | None = None  # the current link status, for hellos
         self.hello_extra: Callable[[], dict] | None = None  # e.g. command definitions, authority, history
+        self.event_listeners: list[Callable[[dict, int], None]] = []  # every broadcast event (the recorder)
         self._closing: set[int] = set()  # sessions already handed to on_close
 
     # -- sessions ---------------------------------------------------------------
@@ -162,6 +163,8 @@ class Hub:
                     "groups": sorted(catalog.group_names[g] for g in sub.channel_groups)}, now_ns)
 
     def broadcast(self, message: dict, now_ns: int) -> None:
+        for listener in self.event_listeners:
+            listener(message, now_ns)
         for s in list(self.sessions.values()):
             s.send(message, now_ns)
             self._check(s)

@@ -210,6 +210,8 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
                                                   config.udp_rcvbuf)
     station.transport = transport
     handlers = list(extra_handlers or [])
+    if config.record_dir:
+        station.start_recording(config.record_dir, config.record_fsync)
     if config.uplink is not None:
         station.commands = CommandCenter(station, config.uplink)
         handlers += command_handlers(station.commands)

@@ -9,6 +9,7 @@ token expiry). Everything that decides lives in the sans-I/O objects.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class StationConfig:
     udp_rcvbuf: int = 16 << 20
     uplink: tuple[str, int] | None = None  # the vehicle's uplink address; None = no command channel
     command_rate: tuple[int, float] = (5, 10.0)  # accepted commands per user per that many seconds
+    record_dir: str | None = None  # record HDF5 into this folder
+    record_fsync: bool = False
     certfile: str | None = None  # TLS (https/wss) when both are set
     keyfile: str | None = None
 
@@ -69,6 +72,7 @@ class GroundStation:
         self._periodic: list[PeriodicCallback] = []
         self._started = False
         self.commands = None  # the CommandCenter when an uplink is configured
+        self.recorder = None  # the RecorderService with --record
         self.transport: asyncio.DatagramTransport | None = None
         self.started_ns = now_ns()
         self._lost_seen = 0
@@ -170,9 +174,35 @@ class GroundStation:
         for p in self._periodic:
             p.start()
 
+    def start_recording(self, folder: str, fsync: bool = False) -> None:
+        """Record every datagram's packets and samples and every console event into ``folder``."""
+        from recorder.service import RecorderService  # h5py only when recording
+
+        rec = self.recorder = RecorderService(folder, fsync=fsync)
+        self.packet_listeners.append(rec.on_ingest)
+
+        def on_event(ev: dict, t_ns: int) -> None:
+            if ev.get("type") == "command":
+                rec.on_command(ev["record"], t_ns)
+            elif ev.get("type") in ("alarm", "link", "authority", "arm", "recorder"):
+                rec.on_event(ev, t_ns)
+
+        self.hub.event_listeners.append(on_event)
+
+        def flush() -> None:
+            for ev in rec.flush_due():
+                level = logging.ERROR if ev.get("state") == "error" else logging.INFO
+                log_event("recorder", level, **{k: v for k, v in ev.items() if k != "type"})
+                self.hub.broadcast(ev, now_ns())  # an error reaches every console; live data goes on
+
+        self.add_periodic(flush, 0.1)
+        log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path))
+
     def stop(self) -> None:
         for p in self._periodic:
             p.stop()
+        if self.recorder is not None:
+            self.recorder.close()
         if self.transport is not None:
             self.transport.close()
 
@@ -188,4 +218,5 @@ class GroundStation:
             "consoles": len(self.hub.sessions),
             "ingest": s.as_dict(),
             "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams},
+            "recorder": self.recorder.status() if self.recorder is not None else None,
         }

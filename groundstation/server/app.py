@@ -10,6 +10,7 @@ import ssl as ssl_module
 from pathlib import Path
 
 from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler, StaticFileHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
@@ -125,24 +126,43 @@ class TelemetrySocket(WebSocketHandler):
             self.close(code, reason)
 
     async def _writer(self) -> None:
+        """Drain the outbox: all queued messages framed and written in one stream write, then
+        wait for that write to flush before taking more (backpressure into the outbox)."""
         outbox = self.session.outbox
+        conn = self.ws_connection
+        direct = conn is not None and getattr(conn, "_compressor", None) is None and hasattr(conn, "stream")
         while not self._closed:
             await self._wake.wait()
             self._wake.clear()
-            last = None
+            chunks = []
             while (data := outbox.pop()) is not None:
+                chunks.append(ws_frame(data))
+            if chunks:
                 try:
-                    last = self.write_message(data, binary=True)
-                except WebSocketClosedError:
-                    return
-            if last is not None:
-                try:
-                    await last  # backpressure: the next batch waits for this one to be flushed
-                except WebSocketClosedError:
+                    if direct:  # one write for the whole batch, no per-message task
+                        await conn.stream.write(b"".join(chunks))
+                    else:
+                        for c in chunks:
+                            await self.write_message(c[_header_len(c):], binary=True)
+                except (WebSocketClosedError, StreamClosedError):
                     return
             if outbox.close_reason:
                 self._close(4008, f"too slow: {outbox.close_reason}"[:120])
                 return
+
+
+def ws_frame(payload: bytes) -> bytes:
+    """An unmasked, final, binary WebSocket frame (RFC 6455 5.2) around ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x82, n)) + payload
+    if n < 1 << 16:
+        return b"\x82\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x82\x7f" + n.to_bytes(8, "big") + payload
+
+
+def _header_len(frame: bytes) -> int:
+    return {126: 4, 127: 10}.get(frame[1], 2)
 
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

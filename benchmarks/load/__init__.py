@@ -10,5 +10,5 @@ Parts: ``common`` (processes, CPU/RSS meters, machine-noise checks), ``loadgen``
 ``serve_patched`` (experiments: our server with an outside patch),
 ``hotspots`` (summary of a py-spy raw profile). Each command starts its own
 processes on free ports and stops them by itself; ``--json PATH`` keeps every
-figure. Results: benchmarks/RESULTS-live.md.
+figure. Results: docs/benchmarks.md.
 """

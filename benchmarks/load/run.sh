@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The live load benchmarks of issue 3 (outside the test suite; see benchmarks/RESULTS-live.md).
+# The live load benchmarks of issue 3 (outside the test suite; see docs/benchmarks.md).
 # Usage: bash benchmarks/load/run.sh [OUTDIR]     (about 5 minutes on 2 cores; 127.0.0.1 only)
 # Uses .venv/bin/python if present (bash scripts/bootstrap.sh test), else python3.
 set -euo pipefail

@@ -110,9 +110,10 @@ def test_late_console_gets_snapshot_and_one_sample_spike_survives_1hz():
                     j = int(np.flatnonzero(m["ids"] == cat["IAS"])[0])
                     best = max(best, float(m["max"][j]))
                     counts.append(int(m["count"][j]))
-                # ~961 samples decimated into each 1 Hz update (the first interval started at the
-                # subscription; a busy machine shifts samples between intervals, not loses them)
-                assert sum(counts[1:]) > 0.8 * 3 * 961, counts
+                # ~961 samples decimated into each 1 Hz update. The first update comes at once and the
+                # second closes the partial second after the subscription; a busy machine shifts samples
+                # between intervals, it does not lose them.
+                assert sum(counts[2:]) > 0.8 * 2 * 961, counts
                 assert best == pytest.approx(600.0), "the one-sample spike is kept by max"
                 await late.close()
             finally:

@@ -207,3 +207,30 @@ def test_link_lost_and_back_health_and_metrics():
             await c.close()
 
     run(main())
+
+
+def test_consoles_are_told_when_the_data_is_a_replay():
+    import socket
+
+    from telemetry_formats.ch10.packet import build_packet
+    from telemetry_formats.ch10.udp import UdpSender
+
+    async def main():
+        with server() as srv:
+            c = await Console.connect(srv.ws_url)
+            assert c.hello["source"]["replay"] is False
+            marker = {"groundstation_replay": {"source": "pcm.c10", "speed": 1, "position_s": 0.0}}
+            body = b"\0\0\0\0" + json.dumps(marker).encode()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for d in UdpSender().pack([build_packet(channel_id=0, data_type=0x00, body=body)]):
+                sock.sendto(d, ("127.0.0.1", srv.udp_port))
+            m = await c.until(lambda m: m["type"] == "source", 3)
+            assert m["source"]["replay"] is True and m["source"]["source"] == "pcm.c10"
+            late = await Console.connect(srv.ws_url)
+            assert late.hello["source"]["replay"] is True
+            # no marker for 3 s: live again
+            m = await c.until(lambda m: m["type"] == "source", 6)
+            assert m["source"] == {"replay": False}
+            sock.close()
+
+    run(main())

@@ -10,6 +10,7 @@ returns an ``IngestResult`` and never raises on bad input.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +27,20 @@ from telemetry_formats.decom import Decommutator, SampleBatch
 from telemetry_formats.paramdb import ConfigError, ParameterDatabase, from_tmats
 from telemetry_formats.tmats import parse_tmats
 
-__all__ = ["Ingest", "IngestResult", "IngestStats", "Configuration"]
+__all__ = ["Ingest", "IngestResult", "IngestStats", "Configuration", "REPLAY_KEY"]
+
+DATA_TYPE_USER = 0x00  # computer-generated data format 0 (user-defined)
+REPLAY_KEY = "groundstation_replay"  # `groundstation replay` marks its stream with this JSON key
+
+
+def _replay_marker(p: Packet) -> dict | None:
+    """The replay marker a ``groundstation replay`` stream carries on channel 0, if this is one."""
+    try:
+        doc = json.loads(bytes(p.body[4:]).decode("utf-8").rstrip("\x00"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    info = doc.get(REPLAY_KEY) if isinstance(doc, dict) else None
+    return info if isinstance(info, dict) else None
 
 
 @dataclass
@@ -68,6 +82,7 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
     configured: Configuration | None = None  # set when the configuration changed
     frames: int = 0
+    replay: dict | None = None  # a replay marker seen in this datagram (see ``REPLAY_KEY``)
 
 
 class Ingest:
@@ -144,7 +159,11 @@ class Ingest:
             if self._provisional is None:
                 self._provisional = (ev.header.rtc, arrival_ns)
             dt = ev.data_type
-            if dt == DATA_TYPE_TMATS:
+            if dt == DATA_TYPE_USER and ev.channel_id == 0:
+                marker = _replay_marker(ev)
+                if marker is not None:
+                    res.replay = marker
+            elif dt == DATA_TYPE_TMATS:
                 self._tmats(ev, res)
             elif dt == DATA_TYPE_TIME_F1:
                 self._time(ev, arrival_ns, res)

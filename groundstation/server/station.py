@@ -76,6 +76,7 @@ class GroundStation:
         self.transport: asyncio.DatagramTransport | None = None
         self.started_ns = now_ns()
         self._lost_seen = 0
+        self._replay_seen_ns = 0
         self._last_housekeeping: float | None = None
         self.origin_policy = OriginPolicy(config.origins or [])
         self.verifier = TokenVerifier(config.secret) if config.secret else None
@@ -95,6 +96,12 @@ class GroundStation:
         changed = self.link.data(arrival_ns)
         if changed is not None:
             self._link_changed(changed)
+        if res.replay is not None:
+            self._replay_seen_ns = arrival_ns
+            if not self.hub.source.get("replay"):
+                log_event("replay", **{k: v for k, v in res.replay.items() if isinstance(v, (str, int, float))})
+            self._set_source({"replay": True, **{k: v for k, v in res.replay.items() if k != "replay"}}, arrival_ns,
+                             announce=not self.hub.source.get("replay"))
         if res.configured is not None:
             cfg = res.configured
             self.hub.set_catalog(Catalog(cfg.db, cfg.version), arrival_ns)
@@ -134,8 +141,16 @@ class GroundStation:
             if self.hub.last_arrival_ns:
                 self.metrics.age_seconds.observe(max(now - self.hub.last_arrival_ns, 0) / 1e9)
 
+    def _set_source(self, source: dict, now: int, announce: bool) -> None:
+        self.hub.source = source
+        if announce:
+            self.hub.broadcast({"type": "source", "source": source}, now)
+
     def housekeeping(self) -> None:
         now = now_ns()
+        if self.hub.source.get("replay") and now - self._replay_seen_ns > 3_000_000_000:
+            log_event("replay_ended")
+            self._set_source({"replay": False}, now, announce=True)
         mono = time.monotonic()
         if self._last_housekeeping is not None:
             self.metrics.loop_lag_seconds.observe(max(mono - self._last_housekeeping - 0.1, 0.0))

@@ -68,13 +68,23 @@ def server(*extra: str, open_mode: bool = True, env: dict | None = None):
             proc.kill()
 
 
-def decode(frame: bytes) -> dict:
-    """A server message with binary arrays as numpy arrays."""
-    m = msgpack.unpackb(frame, raw=False)
+def _arrays(m: dict) -> dict:
     for k, dt in _BLOBS.items():
         if isinstance(m.get(k), bytes):
             m[k] = np.frombuffer(m[k], dt)
     return m
+
+
+def decode(frame: bytes) -> dict:
+    """A server message with binary arrays as numpy arrays."""
+    return _arrays(msgpack.unpackb(frame, raw=False))
+
+
+def expand(m: dict) -> list[dict]:
+    """A ``bundle`` as its ``data`` messages (each with the bundle's ``seq``); other messages as they are."""
+    if m.get("type") != "bundle":
+        return [m]
+    return [_arrays({**f, "seq": m["seq"]}) for f in m["frames"]]
 
 
 def pack(message: dict) -> bytes:
@@ -88,6 +98,7 @@ class Console:
         self.ws = ws
         self.messages: list[dict] = []
         self.hello: dict | None = None
+        self._pending: list[dict] = []
 
     @classmethod
     async def connect(cls, url: str, **kw) -> "Console":
@@ -107,7 +118,10 @@ class Console:
         await self.ws.send(pack(message))
 
     async def recv(self, timeout: float = 5.0) -> dict:
-        m = decode(await asyncio.wait_for(self.ws.recv(), timeout))
+        """The next message; a tick's ``bundle`` comes out as its ``data`` messages one by one."""
+        if not self._pending:
+            self._pending = expand(decode(await asyncio.wait_for(self.ws.recv(), timeout)))
+        m = self._pending.pop(0)
         self.messages.append(m)
         return m
 

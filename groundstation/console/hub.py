@@ -19,7 +19,7 @@ from telemetry_formats.decom import SampleBatch
 from ..alarms import AlarmEvent, AlarmManager
 from ..catalog import Catalog
 from .decimate import Accumulator, Latest, summarize
-from .protocol import PROTOCOL_VERSION, SharedFrame, array_blob
+from .protocol import PROTOCOL_VERSION, SharedFrame, array_blob, encode_map
 from .session import ConsoleSession, Principal, Subscription
 
 __all__ = ["Hub", "HubStats"]
@@ -186,12 +186,14 @@ class Hub:
             tier.next_ns = (now_ns // tier.period_ns + 1) * tier.period_ns
             acc = tier.acc.take()
             self.stats.ticks += 1
+            groups: dict[int, bytes] = {}  # group -> its data map, encoded once for every console
+            per_session: dict[ConsoleSession, list[int]] = {}
             for g, members in list(tier.channels.items()):
                 ids = self.catalog.groups[self.catalog.group_names[g]]
                 ids = ids[acc.count[ids] > 0]
                 if not len(ids) or not members:
                     continue
-                frame = SharedFrame.of({
+                groups[g] = encode_map({
                     "type": "data", "rate": tier.rate, "group": self.catalog.group_names[g], "t": now_ns,
                     "ingest_ns": self.last_arrival_ns, "ids": array_blob(ids, "<u4"),
                     "min": array_blob(acc.min[ids], "<f8"), "max": array_blob(acc.max[ids], "<f8"),
@@ -200,12 +202,16 @@ class Hub:
                 })
                 encoded += 1
                 self.stats.frames_encoded += 1
-                self.stats.bytes_encoded += len(frame)
-                key = (tier.rate, g)
-                for s in list(members):
-                    s.send_shared(key, frame, now_ns)
-                    self.stats.deliveries += 1
-                    self._check(s)
+                self.stats.bytes_encoded += len(groups[g])
+                for s in members:
+                    per_session.setdefault(s, []).append(g)
+            # One bundle per console per tick: a small per-console prefix, then the shared group maps.
+            head = SharedFrame.of({"type": "bundle", "rate": tier.rate, "t": now_ns,
+                                   "ingest_ns": self.last_arrival_ns})
+            for s, gs in per_session.items():
+                s.send_bundle(tier.rate, head, [groups[g] for g in sorted(gs)], now_ns)
+                self.stats.deliveries += 1
+                self._check(s)
         return encoded
 
     def _check(self, s: ConsoleSession) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "ProtocolError",
     "SharedFrame",
     "encode",
+    "encode_map",
     "decode_client_message",
     "array_blob",
 ]
@@ -79,8 +80,20 @@ class SharedFrame:
     def for_session(self, seq: int) -> bytes:
         return _map_header(self.n_fields + 1) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
 
+    def bundle(self, seq: int, frames: list[bytes]) -> bytes:
+        """This map plus ``seq`` and ``frames``: an array of already encoded maps (not re-encoded)."""
+        n = len(frames)
+        array = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        return (_map_header(self.n_fields + 2) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
+                + msgpack.packb("frames") + array + b"".join(frames))
+
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+def encode_map(message: dict) -> bytes:
+    """A whole msgpack map, for embedding as-is in bundles."""
+    return msgpack.packb(message, use_bin_type=True)
 
 
 def array_blob(a: np.ndarray, dtype: str) -> bytes:

@@ -64,6 +64,10 @@ class ConsoleSession:
         """Queue an event message (never dropped)."""
         self.outbox.push_event(encode(self.next_seq(), message), now_ns)
 
+    def send_bundle(self, key, head, frames: list[bytes], now_ns: int = 0) -> None:
+        """Queue one tick's telemetry: ``head`` (shared) with this console's group frames (shared)."""
+        self.outbox.push_data(key, head.bundle(self.next_seq(), frames), now_ns)
+
     def send_shared(self, key, frame, now_ns: int = 0) -> None:
         """Queue a telemetry frame encoded once for many sessions (conflatable)."""
         self.outbox.push_data(key, frame.for_session(self.next_seq()), now_ns)

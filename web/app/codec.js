@@ -51,15 +51,25 @@ function int64Numbers(bytes, n) {
   return out;
 }
 
-/** One server message (ArrayBuffer or Uint8Array) -> plain object with typed arrays. */
-export function decodeMessage(data) {
-  const m = decode(data instanceof Uint8Array ? data : new Uint8Array(data));
-  if (m === null || typeof m !== "object" || Array.isArray(m)) throw new Error("server message is not a map");
+function withArrays(m) {
   for (const key in BLOBS) {
     const v = m[key];
     if (v instanceof Uint8Array) m[key] = blobArray(v, BLOBS[key]);
   }
   return m;
+}
+
+/** One server message (ArrayBuffer or Uint8Array) -> plain object with typed arrays. */
+export function decodeMessage(data) {
+  const m = decode(data instanceof Uint8Array ? data : new Uint8Array(data));
+  if (m === null || typeof m !== "object" || Array.isArray(m)) throw new Error("server message is not a map");
+  return withArrays(m);
+}
+
+/** A tick's `bundle` as its `data` messages (each carrying the bundle's seq); others as they are. */
+export function expandMessage(m) {
+  if (m.type !== "bundle") return [m];
+  return (m.frames || []).map((f) => withArrays(Object.assign(f, { seq: m.seq })));
 }
 
 /** A client message as a binary msgpack frame. */

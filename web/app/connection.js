@@ -2,7 +2,7 @@
 // and tell the app when a session starts so it can resubscribe (the server then sends a
 // snapshot). Sign-in problems are told apart from an unreachable server by asking the same
 // URL over plain HTTP: the server answers 401/403 there when the token is refused.
-import { decodeMessage, encodeMessage } from "./codec.js";
+import { decodeMessage, encodeMessage, expandMessage } from "./codec.js";
 
 export const BACKOFF = { first: 250, max: 8000, factor: 2 };
 
@@ -98,7 +98,7 @@ export class Connection {
         console.warn("undecodable server message", err);
         return;
       }
-      this.onMessage(m);
+      for (const part of expandMessage(m)) this.onMessage(part);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;

@@ -38,7 +38,7 @@ class StationConfig:
     params: ParameterDatabase | None = None
     channel_id: int | None = None
     link_timeout_s: float = 0.5
-    tick_interval_s: float = 0.005
+    tick_interval_s: float = 0.002
     open_mode: bool = False  # no token needed (demo); consoles get ``open_role``
     open_role: str = "viewer"
     secret: bytes | None = None

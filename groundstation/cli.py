@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from groundstation.auth import register_token_command
+from groundstation.export import register_export_command
+from groundstation.replay import register_replay_command
 from groundstation.run import add_run_commands
 from telemetry_formats.ch10.reader import PacketReader
 from telemetry_formats.inspect import RecordingInspector
@@ -106,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_commands(sub)
     register_token_command(sub)
+    register_export_command(sub)
+    register_replay_command(sub)
     p = sub.add_parser("inspect", help="per-channel statistics of a Chapter 10 recording")
     p.add_argument("file", help="a .c10 file")
     p.add_argument("--json", action="store_true", help="machine-readable output")

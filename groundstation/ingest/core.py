@@ -155,15 +155,16 @@ class Ingest:
                 res.errors.append(str(ev))
                 continue
             self.stats.packets += 1
-            res.packets.append(ev)
-            if self._provisional is None:
-                self._provisional = (ev.header.rtc, arrival_ns)
             dt = ev.data_type
             if dt == DATA_TYPE_USER and ev.channel_id == 0:
                 marker = _replay_marker(ev)
-                if marker is not None:
+                if marker is not None:  # the replayer's, not the vehicle's: not recorded
                     res.replay = marker
-            elif dt == DATA_TYPE_TMATS:
+                    continue
+            res.packets.append(ev)
+            if self._provisional is None:
+                self._provisional = (ev.header.rtc, arrival_ns)
+            if dt == DATA_TYPE_TMATS:
                 self._tmats(ev, res)
             elif dt == DATA_TYPE_TIME_F1:
                 self._time(ev, arrival_ns, res)

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from groundstation.auth import register_token_command
@@ -32,13 +31,6 @@ def inspect_file(path: Path, year: int) -> dict:
     report = insp.report()
     report["file"] = str(path)
     return report
-
-
-def _fmt_time(ns: int, year_known: bool) -> str:
-    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
-    if year_known:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return dt.strftime("day %j %H:%M:%S.%f")[:-3]
 
 
 def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:

@@ -26,7 +26,7 @@ class Metrics:
         self.slow_closes = Counter("gs_console_slow_closes", "consoles closed for being too slow", registry=r)
         self.frames_encoded = Counter("gs_frames_encoded", "telemetry frames encoded (once per tier and group)",
                                       registry=r)
-        self.deliveries = Counter("gs_deliveries", "telemetry frames queued to consoles", registry=r)
+        self.deliveries = Counter("gs_deliveries", "telemetry bundles queued to consoles", registry=r)
         self.decode_seconds = Histogram("gs_decode_seconds", "time to decode one datagram", registry=r,
                                         buckets=LATENCY_BUCKETS)
         self.tick_seconds = Histogram("gs_tick_seconds", "time to encode and queue one tick", registry=r,

@@ -68,10 +68,6 @@ class ConsoleSession:
         """Queue one tick's telemetry: ``head`` (shared) with this console's group frames (shared)."""
         self.outbox.push_data(key, head.bundle(self.next_seq(), frames), now_ns)
 
-    def send_shared(self, key, frame, now_ns: int = 0) -> None:
-        """Queue a telemetry frame encoded once for many sessions (conflatable)."""
-        self.outbox.push_data(key, frame.for_session(self.next_seq()), now_ns)
-
     # -- receiving ------------------------------------------------------------
     def receive(self, data: bytes | str, now_ns: int = 0) -> None:
         """Handle one client message; replies are queued in the outbox."""

@@ -143,7 +143,7 @@ class Ingest:
         return res
 
     def receive_packets(self, data: bytes, arrival_ns: int) -> IngestResult:
-        """Decode Chapter 10 packets without the UDP transfer header (replay of .c10 data)."""
+        """Decode Chapter 10 packets without the UDP transfer header (e.g. a .c10 file's bytes)."""
         res = IngestResult()
         self._packets(data, arrival_ns, res)
         return res

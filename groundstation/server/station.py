@@ -134,10 +134,12 @@ class GroundStation:
     def tick(self) -> None:
         t0 = time.perf_counter()
         now = now_ns()
+        before = self.hub.stats.deliveries
         encoded = self.hub.tick(now)
         if encoded:
             self.metrics.tick_seconds.observe(time.perf_counter() - t0)
             self.metrics.frames_encoded.inc(encoded)
+            self.metrics.deliveries.inc(self.hub.stats.deliveries - before)
             if self.hub.last_arrival_ns:
                 self.metrics.age_seconds.observe(max(now - self.hub.last_arrival_ns, 0) / 1e9)
 

@@ -22,14 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from groundstation.simulator.flight import vehicle_database  # noqa: E402
-from tests.live import Sim, server_with_vehicle  # noqa: E402
+from tests.live import vehicle_and_server  # noqa: E402
 from tests.test_commanding_live import Director, tok  # noqa: E402
 
 
 async def main(n: int, bit_rate: float) -> dict:
-    sim = Sim(0, bit_rate=bit_rate)
-    uplink = await sim.runner.listen_uplink("127.0.0.1", 0)
-    with server_with_vehicle(sim, uplink, "--command-rate", "100000/1", open_mode=False) as srv:
+    async with vehicle_and_server("--command-rate", "100000/1", vehicle={"bit_rate": bit_rate},
+                                  open_mode=False) as (_, srv):
         d = await Director.connect(f"ws://127.0.0.1:{srv.http_port}/ws/command", tok("bench", "director"))
         await asyncio.sleep(1.0)
         await d.request(type="authority", action="take")
@@ -47,7 +46,6 @@ async def main(n: int, bit_rate: float) -> dict:
             sent.append((t["SENT"] - t["QUEUED"]) / 1e6)
             acked.append((t["ACKNOWLEDGED"] - t["QUEUED"]) / 1e6)
         await d.ws.close()
-        await sim.stop()
     f = vehicle_database(bit_rate).frame
     major_ms = f.bits_per_minor * f.minor_frames / bit_rate * 1e3
     return {

@@ -38,33 +38,27 @@ def _ours(data: bytes) -> int:
     return samples
 
 
-def _peer(data: bytes) -> int:
+def _pychapter10_frames(data: bytes):
+    """Every PCM minor frame's bytes as pychapter10 walks the stream (message length set to the real 130)."""
     from chapter10 import C10
     from chapter10.pcm import PCMF1
 
     PCMF1.Message.length = 130
-    frames = 0
     for packet in C10.from_string(data):
         if packet.data_type == 0x09:
             for msg in packet:
-                msg.data  # noqa: B018 - touch the frame bytes as a user would
-                frames += 1
-    return frames
+                yield msg.data  # touch the frame bytes as a user would
+
+
+def _peer(data: bytes) -> int:
+    return sum(1 for _ in _pychapter10_frames(data))
 
 
 def _peer_words(data: bytes) -> int:
     """pychapter10 plus the least a user adds to get at the words: one numpy view per frame."""
     import numpy as np
-    from chapter10 import C10
-    from chapter10.pcm import PCMF1
 
-    PCMF1.Message.length = 130
-    words = 0
-    for packet in C10.from_string(data):
-        if packet.data_type == 0x09:
-            for msg in packet:
-                words += len(np.frombuffer(msg.data, "<u2"))
-    return words
+    return sum(len(np.frombuffer(frame, "<u2")) for frame in _pychapter10_frames(data))
 
 
 def _mb_s(benchmark, n_bytes: int) -> float:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import msgpack
@@ -185,10 +185,16 @@ async def refused_status(url: str, **kw) -> int:
     return info.value.response.status_code
 
 
-@contextmanager
-def server_with_vehicle(sim: "Sim", uplink_port: int, *extra: str, **kw):
-    """A server commanding ``sim`` (already listening for uplink on ``uplink_port``), streaming to it."""
-    with server("--uplink", f"127.0.0.1:{uplink_port}", *extra, **kw) as srv:
-        sim.runner.target = ("127.0.0.1", srv.udp_port)
-        sim.start()
-        yield srv
+@asynccontextmanager
+async def vehicle_and_server(*extra: str, vehicle: dict | None = None, **kw):
+    """A simulator (``Vehicle`` keyword arguments in ``vehicle``) listening for uplink, and a
+    server commanding it and ingesting its stream: yields (sim, srv); stops both."""
+    sim = Sim(0, **(vehicle or {}))
+    uplink = await sim.runner.listen_uplink("127.0.0.1", 0)
+    try:
+        with server("--uplink", f"127.0.0.1:{uplink}", *extra, **kw) as srv:
+            sim.runner.target = ("127.0.0.1", srv.udp_port)
+            sim.start()
+            yield sim, srv
+    finally:
+        await sim.stop()

@@ -44,17 +44,9 @@ def test_two_consoles_at_two_rates_see_true_engineering_values():
                 assert ok["type"] == "subscribed" and len(ok["ids"]) == 6
                 ok2 = await slow.subscribe(2, groups=["air data"])
                 assert ok2["type"] == "subscribed"
-                fast_frames, slow_frames = [], []
-
-                async def collect(c, out, seconds):
-                    loop = asyncio.get_running_loop()
-                    end = loop.time() + seconds
-                    while loop.time() < end:
-                        m = await c.recv(2)
-                        if m["type"] == "data":
-                            out.append(m)
-
-                await asyncio.gather(collect(fast, fast_frames, 2.0), collect(slow, slow_frames, 2.0))
+                got_fast, got_slow = await asyncio.gather(fast.collect(2.0), slow.collect(2.0))
+                fast_frames = [m for m in got_fast if m["type"] == "data"]
+                slow_frames = [m for m in got_slow if m["type"] == "data"]
                 # rates: about 20 and 2 frames per second per group
                 fast_air = [m for m in fast_frames if m["group"] == "air data"]
                 slow_air = [m for m in slow_frames if m["group"] == "air data"]

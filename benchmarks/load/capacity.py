@@ -25,7 +25,6 @@ limited by the load generator rather than the server is visible.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -123,9 +122,7 @@ def main(argv=None) -> int:
     if "ours" in out and "naive" in out and out["naive"]["max_sustained"]:
         ratio = out["ours"]["max_sustained"] / out["naive"]["max_sustained"]
         print(f"ours / naive consoles: {ratio:.2f}x (target >= 2x: {'MET' if ratio >= 2 else 'NOT MET'})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": common.machine(), "args": vars(args), "ladders": out}, f, indent=1)
+    common.write_json(args.json, args, ladders=out)
     return 0
 
 

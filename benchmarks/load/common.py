@@ -397,3 +397,10 @@ def machine() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def write_json(path: str | None, args, **sections) -> None:
+    """Write a benchmark's figures with the machine and the arguments, if ``path`` is given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"machine": machine(), "args": vars(args), **sections}, f, indent=1)

@@ -14,7 +14,6 @@ simulator's CPU comes from ``wait4``. No consoles are connected. Target: 0 lost.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -91,9 +90,7 @@ def main(argv=None) -> int:
     print(common.fmt_table(rows, list(rows[0])))
     lost = sum(r["udp_lost"] + max(r["missing"], 0) for r in runs)
     print(f"target 0 lost: {'MET' if lost == 0 else f'NOT MET ({lost} datagrams)'}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": common.machine(), "args": vars(args), "summary": rows, "runs": runs}, f, indent=1)
+    common.write_json(args.json, args, summary=rows, runs=runs)
     return 0
 
 

@@ -17,7 +17,6 @@ window. Target (issue 3): p99 <= 20 ms at 100 consoles.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -176,9 +175,7 @@ def main(argv=None) -> int:
     ok = s["p99_ms"] is not None and s["p99_ms"] <= args.target_p99_ms
     print(common.fmt_table([s], list(s)))
     print(f"target p99 <= {args.target_p99_ms} ms at {args.consoles} consoles: {'MET' if ok else 'NOT MET'}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": common.machine(), "args": vars(args), "summary": s, "runs": runs}, f, indent=1)
+    common.write_json(args.json, args, summary=s, runs=runs)
     return 0
 
 

@@ -77,15 +77,15 @@ class SharedFrame:
     def of(cls, message: dict) -> "SharedFrame":
         return cls(len(message), _pairs(message))
 
-    def for_session(self, seq: int) -> bytes:
-        return _map_header(self.n_fields + 1) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
+    def for_session(self, seq: int, extra_fields: int = 0) -> bytes:
+        """This map with ``seq`` first; ``extra_fields`` more pairs are to be appended by the caller."""
+        return _map_header(self.n_fields + 1 + extra_fields) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
 
     def bundle(self, seq: int, frames: list[bytes]) -> bytes:
         """This map plus ``seq`` and ``frames``: an array of already encoded maps (not re-encoded)."""
         n = len(frames)
         array = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
-        return (_map_header(self.n_fields + 2) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
-                + msgpack.packb("frames") + array + b"".join(frames))
+        return self.for_session(seq, extra_fields=1) + msgpack.packb("frames") + array + b"".join(frames)
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -76,7 +76,7 @@ def test_ours(benchmark, stream):
 
 def test_pychapter10(benchmark, stream):
     fpp, _, data = stream
-    frames = benchmark.pedantic(_peer, args=(data,), rounds=3, iterations=1)
+    frames = benchmark.pedantic(_peer, args=(data,), rounds=5, iterations=1)
     mbs = _mb_s(benchmark, len(data))
     benchmark.extra_info.update(mb_per_s=round(mbs, 2), frames=frames)
     record(f"pychapter10 frame walk ({fpp} frames/packet)", MB_s=round(mbs, 2))
@@ -84,7 +84,7 @@ def test_pychapter10(benchmark, stream):
 
 def test_pychapter10_words(benchmark, stream):
     fpp, _, data = stream
-    benchmark.pedantic(_peer_words, args=(data,), rounds=3, iterations=1)
+    benchmark.pedantic(_peer_words, args=(data,), rounds=5, iterations=1)
     mbs = _mb_s(benchmark, len(data))
     benchmark.extra_info.update(mb_per_s=round(mbs, 2))
     record(f"pychapter10 + numpy words ({fpp} frames/packet)", MB_s=round(mbs, 2))

@@ -242,3 +242,69 @@ def test_wrong_packet_type_and_garbage_body_are_errors_not_exceptions():
         body = rng.bytes(int(rng.integers(4, 400)))
         res = dec.feed(parse_packet(build_packet(channel_id=1, data_type=DATA_TYPE_PCM_F1, body=body)))
         assert isinstance(res.errors, list)
+
+
+@pytest.mark.parametrize("mode", [PcmMode.UNPACKED, PcmMode.PACKED], ids=lambda m: m.value)
+@pytest.mark.parametrize("align32", [False, True], ids=["a16", "a32"])
+def test_unit_fast_path_agrees_with_bit_stream_reader_and_construct(mode, align32):
+    from telemetry_formats.ch10.pcm import IntraPacketHeader
+    from telemetry_formats.decom.frames import read_words, sync_ok
+    from telemetry_formats.decom.units import UnitReader
+
+    frame = FRAME_16
+    layout = PcmLayout(frame, mode, align32)
+    words = make_frames(frame, 12, seed=7)
+    raw = bytearray(packet_for(layout, words))
+    body0, rec = 24 + 4, layout.record_bytes
+    raw[body0 + 3 * rec + layout.iph_bytes + 1] ^= 0x10  # frame 3: a sync bit flipped
+    raw[body0 + 7 * rec + 9] = 0x40  # frame 7: minor frame status 01 (not locked)
+    pkt = parse_packet(bytes(raw))
+    recs = split_pcm_body(layout, pkt.data)
+    for i in range(len(recs.times)):  # the strided views read what the construct definition reads
+        iph = IntraPacketHeader.parse(bytes(pkt.data[i * rec : i * rec + layout.iph_bytes]), align32=align32)
+        assert recs.times[i] == iph.time and recs.minor_status[i] == iph.data_header.minor_status
+        assert recs.major_status[i] == iph.data_header.major_status
+    units = UnitReader(layout)
+    expect_sync = sync_ok(recs.stream, recs.frame_start_bits, layout)
+    assert list(np.flatnonzero(~expect_sync)) == [3]
+    np.testing.assert_array_equal(units.sync_ok(recs.units16), expect_sync)
+    dec = Decommutator(ParameterDatabase(frame=frame, parameters=[Parameter("W", (Fragment(2),))]))
+    res = dec.feed(pkt)
+    keep = np.ones(12, bool)
+    keep[[3, 7]] = False
+    assert res.frames.units is not None, "16-bit words take the unit path"
+    np.testing.assert_array_equal(res.frames.words, read_words(recs.stream, recs.frame_start_bits[keep], layout))
+    np.testing.assert_array_equal(res.frames.frame_number, (np.flatnonzero(keep) % 4) + 1)
+    np.testing.assert_array_equal(res.samples.column("W")[1], words[keep, 2])
+    assert dec.stats.sync_errors == 1 and dec.stats.unlocked_frames == 1
+
+
+def test_grid_constants_follow_packet_size_and_pair_tables_switch_to_lookup(monkeypatch):
+    from telemetry_formats.decom import slots
+
+    monkeypatch.setattr(slots._PairTable, "PAYBACK", 0)  # switch after the first packet
+    frame = FRAME_16
+    pairs = Calibration(pairs=((0.0, -5.0), (1000.0, 0.0), (65535.0, 100.0)))
+    params = [
+        Parameter("TAB_U", (Fragment(2),), calibration=pairs, limits=Limits(warning_high=50.0)),
+        Parameter("TAB_S", (Fragment(3),), encoding="signed", calibration=pairs),
+        Parameter("POLY", (Fragment(4),), encoding="signed", calibration=Calibration(polynomial=(1.0, 0.5, 1e-3)),
+                  limits=Limits(warning_low=-10.0, critical_low=-1000.0, critical_high=1e6)),
+    ]
+    db = ParameterDatabase(frame=frame, parameters=params)
+    dec = Decommutator(db)
+    layout = PcmLayout(frame, PcmMode.UNPACKED)
+    signed = lambda w: np.where(w >= 32768, w.astype(np.int64) - 65536, w.astype(np.int64)).astype(float)  # noqa: E731
+    for i, n in enumerate([5, 40, 5, 3000, 7, 3000, 40]):
+        words = make_frames(frame, n, seed=i)
+        res = dec.feed(parse_packet(packet_for(layout, words)))
+        _, raw, eu, lim = res.samples.column("TAB_U")
+        np.testing.assert_array_equal(raw, words[:, 2])
+        np.testing.assert_allclose(eu, pairs.apply(words[:, 2].astype(float)), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(lim, (eu > 50.0).astype(np.int8))
+        np.testing.assert_allclose(res.samples.column("TAB_S")[2], pairs.apply(signed(words[:, 3])), rtol=0, atol=1e-12)
+        x = signed(words[:, 4])
+        eu = res.samples.column("POLY")[2]
+        np.testing.assert_allclose(eu, 1.0 + 0.5 * x + 1e-3 * x * x)
+        np.testing.assert_array_equal(res.samples.column("POLY")[3], (eu > 1e6) * 2 - (eu < -10.0) - (eu < -1000.0))
+    assert all(t.lut is not None for _, _, t in dec.plan.grid.pair_ranges)

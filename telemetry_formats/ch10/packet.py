@@ -76,13 +76,17 @@ def packet_layout(header: Header) -> tuple[int, int, int]:
     return body_off, filler, cks
 
 
-def parse_packet(buf: bytes | memoryview, offset: int = 0, *, verify_data: bool = True) -> Packet:
+def parse_packet(buf: bytes | memoryview, offset: int = 0, *, verify_data: bool = True,
+                 header: Header | None = None, stream_offset: int | None = None) -> Packet:
     """Parse the packet at ``offset``; raise ``HeaderError``/``PacketError`` if it is bad.
 
-    The returned views reference ``buf`` without copying.
+    The returned views reference ``buf`` without copying. ``header``: the header at
+    ``offset``, already parsed and verified by the caller. ``stream_offset``: the
+    packet's ``offset`` to report (default ``offset``).
     """
-    mv = memoryview(buf)
-    header = parse_header(mv, offset)
+    mv = buf if isinstance(buf, memoryview) else memoryview(buf)
+    if header is None:
+        header = parse_header(mv, offset)
     if header.packet_length > MAX_PACKET_LENGTH:
         raise PacketError(f"packet length {header.packet_length} exceeds {MAX_PACKET_LENGTH}")
     body_off, filler, cks = packet_layout(header)
@@ -106,7 +110,7 @@ def parse_packet(buf: bytes | memoryview, offset: int = 0, *, verify_data: bool 
             raise PacketError(
                 f"data checksum mismatch: stored 0x{stored:0{2 * cks}X}, computed 0x{computed:0{2 * cks}X}"
             )
-    return Packet(header=header, body=body, raw=mv[offset:end], secondary=secondary, offset=offset)
+    return Packet(header, body, mv[offset:end], secondary, offset if stream_offset is None else stream_offset)
 
 
 def build_packet(

@@ -217,15 +217,30 @@ def build_pcm_body(
 
 @dataclass(eq=False)
 class PcmRecords:
-    """Minor frames located in one packed/unpacked packet body."""
+    """Minor frames located in one packed/unpacked packet body (views, not copies)."""
 
     storage: np.ndarray  # (n, frame bytes) uint8 as stored (LE units)
     align32: bool
-    frame_start_bits: np.ndarray  # (n,) int64 (into ``stream``)
     times: np.ndarray  # (n,) uint64 intra-packet time stamps
-    minor_status: np.ndarray  # (n,) uint8
-    major_status: np.ndarray  # (n,) uint8
+    data_header: np.ndarray  # (n,) uint16: the intra-packet data header's status half
     trailing_bytes: int  # bytes after the last whole record (should be 0)
+
+    @cached_property
+    def frame_start_bits(self) -> np.ndarray:
+        """(n,) int64 bit offset of each frame in ``stream``."""
+        return np.arange(len(self.storage), dtype=np.int64) * (self.storage.shape[1] * 8)
+
+    @cached_property
+    def minor_status(self) -> np.ndarray:
+        return (self.data_header >> 14).astype(np.uint8)
+
+    @cached_property
+    def major_status(self) -> np.ndarray:
+        return ((self.data_header >> 12) & 3).astype(np.uint8)
+
+    def locked(self) -> np.ndarray:
+        """(n,) bool: minor frame status is lock (bits 15-14 = 0b11)."""
+        return self.data_header >= (STATUS_LOCK << 14)
 
     @cached_property
     def stream(self) -> np.ndarray:
@@ -242,22 +257,23 @@ class PcmRecords:
 
 
 def split_pcm_body(layout: PcmLayout, data: bytes | memoryview) -> PcmRecords:
-    """Locate the minor frames of a packed/unpacked packet's data (after the CSDW)."""
+    """Locate the minor frames of a packed/unpacked packet's data (after the CSDW).
+
+    The intra-packet header fields are read through strided views of ``data``:
+    the time stamp is its first 8 bytes (LE), and the minor/major frame status
+    sits in bits 15-12 of the LE 16-bit word after it in both alignments
+    (``IntraPacketHeader`` above is the definition; tests check the two agree).
+    """
     if layout.mode is PcmMode.THROUGHPUT:
         raise ValueError("throughput mode has no records; use the frame synchronizer")
     raw = np.frombuffer(data, dtype=np.uint8)
     rec = layout.record_bytes
     n = len(raw) // rec
     recs = raw[: n * rec].reshape(n, rec)
-    times = recs[:, :8].copy().view("<u8").reshape(n)
-    ipdh = recs[:, 8:10].copy().view("<u2").reshape(n)
-    frame_bytes = rec - layout.iph_bytes
     return PcmRecords(
         storage=recs[:, layout.iph_bytes :],
         align32=layout.align32,
-        frame_start_bits=np.arange(n, dtype=np.int64) * (frame_bytes * 8),
-        times=times,
-        minor_status=((ipdh >> 14) & 3).astype(np.uint8),
-        major_status=((ipdh >> 12) & 3).astype(np.uint8),
+        times=recs[:, :8].view("<u8").reshape(n),
+        data_header=recs[:, 8:10].view("<u2").reshape(n),
         trailing_bytes=len(raw) - n * rec,
     )

@@ -9,7 +9,7 @@ is valid.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .header import HEADER_SIZE, HeaderError, parse_header
 from .packet import MAX_PACKET_LENGTH, Packet, PacketError, parse_packet
@@ -101,6 +101,7 @@ class PacketReader:
     def _scan(self, buf: bytes, events: list, final: bool) -> int:
         pos = 0
         n = len(buf)
+        mv = memoryview(buf)
         while pos < n:
             if n - pos < HEADER_SIZE:
                 if not final:
@@ -147,12 +148,12 @@ class PacketReader:
                 pos = nxt
                 continue
             try:
-                packet = parse_packet(buf, pos)
+                packet = parse_packet(mv, pos, header=header, stream_offset=self._base + pos)
             except (HeaderError, PacketError) as exc:
                 events.append(self._error(buf, pos, end, str(exc), header.channel_id))
                 pos = end
                 continue
-            events.append(replace(packet, offset=self._base + pos))
+            events.append(packet)
             pos = end
         return pos
 

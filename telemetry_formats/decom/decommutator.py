@@ -15,11 +15,12 @@ from construct import ConstructError
 
 from ..bits import to_bitstream
 from ..ch10.packet import Packet
-from ..ch10.pcm import DATA_TYPE_PCM_F1, STATUS_LOCK, PcmCsdw, PcmLayout, PcmMode, split_pcm_body
+from ..ch10.pcm import DATA_TYPE_PCM_F1, PcmCsdw, PcmLayout, PcmMode, split_pcm_body
 from ..paramdb.model import ParameterDatabase
-from .frames import FrameSynchronizer, MinorFrames, read_words, read_words_units, sync_ok, sync_ok_units
+from .frames import FrameSynchronizer, MinorFrames, read_words, sync_ok
 from .major import MajorFrameAssembler, MajorFrames
-from .params import ExtractionPlan, SampleBatch, frame_numbers
+from .params import ExtractionPlan, SampleBatch
+from .units import SfidDecoder, UnitReader
 
 __all__ = ["Decommutator", "DecomResult", "DecomStats", "DecomError"]
 
@@ -91,7 +92,9 @@ class Decommutator:
         self.stats = DecomStats()
         self._sync: dict[tuple, FrameSynchronizer] = {}
         self._layouts: dict[tuple, PcmLayout] = {}
-        self._csdws: dict[bytes, object] = {}
+        self._csdws: dict[bytes, tuple[PcmLayout | None, bool]] = {}
+        self._units: dict[tuple, UnitReader | None] = {}
+        self._sfid = SfidDecoder(self.frame)
         self._major = (
             MajorFrameAssembler(self.frame.minor_frames, self.frame.words_per_minor)
             if assemble_major and self.frame.minor_frames > 1
@@ -108,12 +111,12 @@ class Decommutator:
             frames, errors = MinorFrames.empty(self.frame.words_per_minor), [self._err(packet, f"undecodable PCM data: {exc}")]
         self.stats.errors += len(errors)
         self.stats.frames += len(frames)
-        result = DecomResult(frames=frames, errors=errors)
-        if len(frames):
-            result.samples = self.plan.extract(frames)
-            if self._major is not None:
-                result.major = self._major.feed(frames)
-                self.stats.major_frames += len(result.major)
+        if not len(frames):
+            return DecomResult(frames=frames, errors=errors)
+        result = DecomResult(frames, self.plan.extract(frames), None, errors)
+        if self._major is not None:
+            result.major = self._major.feed(frames)
+            self.stats.major_frames += len(result.major)
         return result
 
     def _err(self, packet: Packet, reason: str) -> DecomError:
@@ -126,15 +129,13 @@ class Decommutator:
             return MinorFrames.empty(n_words), [self._err(packet, f"not a PCM F1 packet (type 0x{packet.data_type:02X})")]
         if len(packet.body) < 4:
             return MinorFrames.empty(n_words), [self._err(packet, "PCM packet without a CSDW")]
-        csdw = self._csdw(bytes(packet.body[:4]))
-        modes = csdw.unpacked + csdw.packed + csdw.throughput
-        if modes > 1:
+        layout, iph = self._csdw(bytes(packet.body[:4]))
+        if layout is None:
             return MinorFrames.empty(n_words), [self._err(packet, "CSDW sets more than one PCM mode")]
-        layout = self._layout(csdw)
         data = packet.data
         if layout.mode is PcmMode.THROUGHPUT:
             return self._throughput(packet, layout, data, errors)
-        if not csdw.iph:
+        if not iph:
             errors.append(self._err(packet, f"{layout.mode.value} mode without intra-packet headers"))
             return MinorFrames.empty(n_words), errors
         recs = split_pcm_body(layout, data)
@@ -145,43 +146,50 @@ class Decommutator:
             )
         if len(recs.times) == 0:
             return MinorFrames.empty(n_words), errors
-        fast = layout.unit_word_index is not None
-        if fast:
-            good_sync, sync_values = sync_ok_units(recs.units16, layout)
-        else:
-            good_sync = sync_ok(recs.stream, recs.frame_start_bits, layout)
-        locked = recs.minor_status == STATUS_LOCK
-        bad = int((~good_sync).sum())
-        unlocked = int((good_sync & ~locked).sum())
-        if bad:
-            self.stats.sync_errors += bad
-            errors.append(self._err(packet, f"{bad} of {len(good_sync)} minor frames without sync"))
-        self.stats.unlocked_frames += unlocked
-        keep = good_sync & locked
-        if fast:
-            if bad or unlocked:
-                words = read_words_units(recs.units16[keep], layout, sync_values[keep])
-            else:
-                words = read_words_units(recs.units16, layout, sync_values)
-        else:
-            words = read_words(recs.stream, recs.frame_start_bits[keep], layout)
-        t_ns = self._ipts_ns(packet, recs.times[keep])
-        return MinorFrames(t_ns, words, frame_numbers(self.frame, words)), errors
+        units = self._unit_reader(layout)
+        good_sync = units.sync_ok(recs.units16) if units else sync_ok(recs.stream, recs.frame_start_bits, layout)
+        keep = recs.locked()
+        n, n_good = len(keep), int(np.count_nonzero(good_sync))
+        np.logical_and(keep, good_sync, out=keep)
+        n_keep = int(np.count_nonzero(keep))
+        if n_good < n:
+            self.stats.sync_errors += n - n_good
+            errors.append(self._err(packet, f"{n - n_good} of {n} minor frames without sync"))
+        self.stats.unlocked_frames += n_good - n_keep
+        times = recs.times if n_keep == n else recs.times[keep]
+        t_ns = self._ipts_ns(packet, times)
+        if units is not None:
+            u = recs.units16 if n_keep == n else recs.units16[keep]
+            return MinorFrames(t_ns, None, units.frame_numbers(u), units=u, layout=layout), errors
+        words = read_words(recs.stream, recs.frame_start_bits[keep], layout)
+        return MinorFrames(t_ns, words, self._frame_numbers(words)), errors
 
-    def _csdw(self, raw: bytes):
-        csdw = self._csdws.get(raw)
-        if csdw is None:
+    def _frame_numbers(self, words: np.ndarray) -> np.ndarray:
+        sfid = self.frame.sfid
+        return self._sfid.decode(words[:, sfid.word] if sfid else None, len(words))
+
+    def _unit_reader(self, layout: PcmLayout) -> UnitReader | None:
+        key = (layout.mode, layout.align32)
+        if key not in self._units:
+            self._units[key] = UnitReader(layout) if layout.unit_word_index is not None else None
+        return self._units[key]
+
+    def _csdw(self, raw: bytes) -> tuple[PcmLayout | None, bool]:
+        """(layout, intra-packet headers present) a CSDW announces; layout None if it sets
+        more than one mode. Parsed with the construct definition once per distinct value."""
+        hit = self._csdws.get(raw)
+        if hit is None:
             if len(self._csdws) > 256:
                 self._csdws.clear()
-            csdw = self._csdws[raw] = PcmCsdw.parse(raw)
-        return csdw
-
-    def _layout(self, csdw) -> PcmLayout:
-        key = (bool(csdw.unpacked), bool(csdw.packed), bool(csdw.align32))
-        layout = self._layouts.get(key)
-        if layout is None:
-            layout = self._layouts[key] = PcmLayout.from_csdw(self.frame, csdw)
-        return layout
+            csdw = PcmCsdw.parse(raw)
+            layout = None
+            if csdw.unpacked + csdw.packed + csdw.throughput <= 1:
+                key = (bool(csdw.unpacked), bool(csdw.packed), bool(csdw.align32))
+                layout = self._layouts.get(key)
+                if layout is None:
+                    layout = self._layouts[key] = PcmLayout.from_csdw(self.frame, csdw)
+            hit = self._csdws[raw] = (layout, bool(csdw.iph))
+        return hit
 
     def _ipts_ns(self, packet: Packet, times: np.ndarray) -> np.ndarray:
         if not packet.header.ipts_source:
@@ -210,4 +218,4 @@ class Decommutator:
             self.stats.sync_losses += res.sync_losses
             errors.append(self._err(packet, f"frame sync lost {res.sync_losses} time(s)"))
         words = read_words(res.stream, res.starts, layout)
-        return MinorFrames(res.t_ns, words, frame_numbers(self.frame, words)), errors
+        return MinorFrames(res.t_ns, words, self._frame_numbers(words)), errors

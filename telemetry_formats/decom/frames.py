@@ -20,19 +20,47 @@ from ..ch10.pcm import PcmLayout
 __all__ = ["MinorFrames", "read_words", "sync_ok", "FrameSynchronizer"]
 
 
-@dataclass
 class MinorFrames:
-    """A batch of decoded minor frames."""
+    """A batch of decoded minor frames.
 
-    t_ns: np.ndarray  # (n,) int64: time of the first sync bit
-    words: np.ndarray  # (n, words_per_minor) uint32; column 0 = sync as read (low 32 bits)
-    frame_number: np.ndarray  # (n,) int32: 1-based minor frame number from the SFID, 0 = unknown
+    ``words`` is (n, words_per_minor) uint32; column 0 = sync as read (low 32
+    bits). Frames read by the 16-bit unit fast path keep their stored ``units``
+    (n, units per frame) instead, and ``words`` is built from them on first use.
+    """
+
+    __slots__ = ("t_ns", "frame_number", "units", "layout", "_words")
+
+    def __init__(self, t_ns: np.ndarray, words: np.ndarray | None, frame_number: np.ndarray, *,
+                 units: np.ndarray | None = None, layout: PcmLayout | None = None) -> None:
+        if words is None and (units is None or layout is None or layout.unit_word_index is None):
+            raise ValueError("MinorFrames needs words, or units with a 16-bit unit layout")
+        self.t_ns = t_ns  # (n,) int64: time of the first sync bit
+        self.frame_number = frame_number  # (n,) int32: 1-based minor frame number from the SFID, 0 = unknown
+        self.units = units if words is None else None
+        self.layout = layout
+        self._words = words
+
+    @property
+    def words(self) -> np.ndarray:
+        if self._words is None:
+            self._words = read_words_units(self.units, self.layout)
+        return self._words
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The array parameter samples are gathered from, and the column of each word
+        position in it (None: the column is the word position)."""
+        if self.units is not None:
+            return self.units, self.layout.unit_word_index
+        return self._words, None
 
     def __len__(self) -> int:
         return len(self.t_ns)
 
     def select(self, mask: np.ndarray) -> "MinorFrames":
-        return MinorFrames(self.t_ns[mask], self.words[mask], self.frame_number[mask])
+        if self.units is not None:
+            return MinorFrames(self.t_ns[mask], None, self.frame_number[mask], units=self.units[mask],
+                               layout=self.layout)
+        return MinorFrames(self.t_ns[mask], self._words[mask], self.frame_number[mask])
 
     @classmethod
     def empty(cls, words_per_minor: int) -> "MinorFrames":
@@ -105,14 +133,6 @@ def _sync_from_units(units16: np.ndarray, layout: PcmLayout) -> np.ndarray:
         v = (v << np.uint64(16)) | units16[:, k].astype(np.uint64)
     # bits above the pattern are padding (unpacked) or absent
     return (v & np.uint64((1 << min(L, 64)) - 1 if L < 64 else 0xFFFFFFFFFFFFFFFF)).astype(np.uint64)
-
-
-def sync_ok_units(units16: np.ndarray, layout: PcmLayout) -> tuple[np.ndarray, np.ndarray]:
-    """``sync_ok`` for the 16-bit unit fast path; also returns the sync values read."""
-    frame = layout.frame
-    mask = frame.effective_sync_mask
-    v = _sync_from_units(units16, layout)
-    return (v & np.uint64(mask)) == np.uint64(frame.sync_pattern & mask), v
 
 
 def sync_ok(stream: np.ndarray, starts: np.ndarray, layout: PcmLayout) -> np.ndarray:

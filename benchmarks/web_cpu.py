@@ -14,6 +14,8 @@ Each as a percentage of one core over the wall time; the median of --runs runs. 
 
     .venv/bin/python benchmarks/web_cpu.py                # 20 charts, 20 Hz, 10 s window, 3 x 10 s
     .venv/bin/python benchmarks/web_cpu.py --window 60 --viewport 1920x1080
+    .venv/bin/python benchmarks/web_cpu.py --compare /tmp/before   # A/B: runs alternate with
+        # web/app/ and web/app.css taken from /tmp/before/web/ (e.g. the last commit's files)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -80,8 +83,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def _serve_from(ctx, root: Path) -> None:
+    """Serve the console's own files (web/app/, web/app.css) from another copy of web/."""
+    def fulfil(route):
+        rel = route.request.url.split("/web/", 1)[1].split("?")[0]
+        route.fulfill(path=str(root / rel))
+    ctx.route(re.compile(r".*/web/(app/.*|app\.css)(\?.*)?$"), fulfil)
+
+
 def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple[int, int],
-            page_script: str = "") -> dict:
+            page_script: str = "", web: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     names = [p.name for p in vehicle_parameters()]
@@ -95,6 +106,8 @@ def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple
                                                     headless=True,
                                                     viewport={"width": viewport[0], "height": viewport[1]})
         try:
+            if web is not None:
+                _serve_from(ctx, web)
             ctx.add_init_script(f"localStorage.setItem('gs.layout.v1.operator', {json.dumps(json.dumps(layout))});")
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             page.goto(srv.http_url + "/")
@@ -154,6 +167,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     ap.add_argument("--runs", type=int, default=3, help="fresh server, simulator and browser per run")
     ap.add_argument("--viewport", default="1920x1900", help="WIDTHxHEIGHT (1920x1900 shows all 20 charts)")
+    ap.add_argument("--compare", metavar="DIR", type=Path,
+                    help="also measure the console files of DIR/web/ (runs alternate), e.g. the last commit's")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     missing = browser_missing()
@@ -161,15 +176,20 @@ def main() -> int:
         print(f"web_cpu: {missing}", file=sys.stderr)
         return 2
     w, h = (int(x) for x in args.viewport.split("x"))
-    runs = []
+    runs, other = [], []
     for i in range(args.runs):
-        r = measure(args.charts, args.rate, args.window, args.seconds, (w, h))
-        runs.append(r)
-        if not args.json:
-            print(f"run {i + 1}: " + "  ".join(f"{k}={r[k]}" for k in SUMMARY), flush=True)
+        for label, web, out in [("this", None, runs)] + ([("compare", args.compare / "web", other)] if args.compare else []):
+            r = measure(args.charts, args.rate, args.window, args.seconds, (w, h), web=web)
+            out.append(r)
+            if not args.json:
+                print(f"run {i + 1} {label}: " + "  ".join(f"{k}={r[k]}" for k in SUMMARY), flush=True)
     median = {k: statistics.median(r[k] for r in runs) for k in SUMMARY}
+    if other and not args.json:
+        for k in SUMMARY:
+            print(f"compare {k:20s} median {statistics.median(r[k] for r in other)}"
+                  f"  (runs: {', '.join(str(r[k]) for r in other)})")
     if args.json:
-        print(json.dumps({"runs": runs, "median": median}))
+        print(json.dumps({"runs": runs, "median": median, "compare": other}))
     else:
         print()
         for k, v in runs[-1].items():

@@ -9,6 +9,7 @@ hazardous one). Screenshots go to out/screenshots/.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import time
@@ -100,6 +101,32 @@ def test_values_update_charts_draw_and_the_layout_is_kept(pw):
         expect(page.locator("#window")).to_have_value("30")
         expect(page.locator('#table tr[data-param="FAULT"]')).to_have_count(0)
         wait_value_changes(page, "MACH")
+        assert page.errors == []
+
+
+DECIMATE_JS = """async () => {
+    const { decimate } = await import('/web/app/series.js');
+    const n = 1200, t = new Float64Array(n), last = new Float64Array(n);
+    for (let i = 0; i < n; i++) { t[i] = 1000 + i / 20; last[i] = Math.sin(i / 50); }
+    const mn = last.slice(), mx = last.slice();
+    mx[777] = 50;   // a one-interval spike up, and one down
+    mn[300] = -50;
+    const [dt, dmn, dmx, dlast] = decimate([t, mn, mx, last], 60 / 400, []);
+    return { n: dt.length, max: Math.max(...dmx), min: Math.min(...dmn), lastT: dt[dt.length - 1],
+             lastV: dlast[dlast.length - 1], increasing: dt.every((x, i) => i === 0 || x > dt[i - 1]) };
+}"""
+
+
+def test_a_long_window_is_drawn_one_point_per_pixel_column_and_keeps_its_spikes(pw):
+    """60 s at 20 Hz is 1200 intervals for a chart 400 pixels wide: the console hands uPlot one
+    point per column, and the min/max envelope still holds a spike one interval wide."""
+    with server(*http_args(free_port())) as srv, chromium(pw) as (ctx, page):
+        page.goto(srv.http_url + "/")
+        out = page.evaluate(DECIMATE_JS)
+        assert 399 <= out["n"] <= 401, out
+        assert (out["max"], out["min"]) == (50, -50)
+        assert out["lastT"] == 1000 + 1199 / 20 and out["increasing"], out
+        assert out["lastV"] == pytest.approx(math.sin(1199 / 50))
         assert page.errors == []
 
 

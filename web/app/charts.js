@@ -3,7 +3,8 @@
 // spike that decimation folded into one point still shows). Charts are redrawn on animation
 // frames, only when their series changed, and not at all while paused.
 import uPlot from "../vendor/uPlot.esm.js";
-import { el, fmtValue, limitClass } from "./format.js";
+import { el, fmtValue, limitClass, setText } from "./format.js";
+import { decimate } from "./series.js";
 
 const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
 const AXIS = { stroke: "#8a96a8", grid: { stroke: "#263040", width: 1 }, ticks: { stroke: "#263040", width: 1 } };
@@ -94,6 +95,7 @@ class StripChart {
     this.lines = [];
     this.visible = true; // set by the IntersectionObserver of Charts
     this.band = true;
+    this.decimated = []; // reused arrays of decimate()
     const self = this;
     this.u = new uPlot({
       width: 300,
@@ -139,7 +141,7 @@ class StripChart {
     const v = this.store.values.get(this.name);
     if (!v) return;
     const text = fmtValue(v.value);
-    if (this.valueEl.textContent !== text) this.valueEl.textContent = text;
+    setText(this.valueEl, text);
     const cls = `chart-value ${limitClass(this.store.shownLimit(v, now))}`;
     if (this.valueEl.className !== cls) this.valueEl.className = cls;
   }
@@ -156,7 +158,11 @@ class StripChart {
     }
     this.xMax = latest;
     this.xMin = latest - windowS;
-    const [t, mn, mx, last] = s.window(this.xMin);
+    let data = s.window(this.xMin);
+    // more points than pixel columns: one point per column, the envelope keeps the extremes
+    const cols = this.u.bbox.width;
+    if (cols > 0 && data[0].length > cols) data = decimate(data, windowS / cols, this.decimated);
+    const [t, mn, mx, last] = data;
     // The envelope is drawn only where it can be seen: when some interval's min..max spans
     // more than about a pixel of the chart.
     let lo = Infinity;

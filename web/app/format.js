@@ -46,6 +46,19 @@ export function fmtAge(ms) {
   return `${Math.floor(ms / 60_000)} min`;
 }
 
+/**
+ * Show `text` in `node`, writing only when it changed and then into the existing text node
+ * (replacing the node would make the browser lay out and layerize the panel anew).
+ */
+export function setText(node, text) {
+  const t = node.firstChild;
+  if (t && t.nodeType === 3 && !t.nextSibling) {
+    if (t.data !== text) t.data = text;
+  } else if (node.textContent !== text) {
+    node.textContent = text;
+  }
+}
+
 /** A small DOM helper: el("div", {class: "x", dataset: {a: 1}}, child, "text"). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -262,8 +262,10 @@ function frame(now) {
   d.catalog = false;
   stats.draws += charts.render(); // only the charts whose series changed are redrawn
   d.series = false;
-  // text at most TEXT_HZ, in the same frames as the charts (the clock below catches the rest)
-  if (d.values && now - lastText >= 1000 / TEXT_HZ - 20) {
+  // text at most TEXT_HZ, in the same frames as the charts (the clock below catches the rest);
+  // the status line's clock goes with it, so that text changes cost one relayout per tick
+  const textDue = now - lastText >= 1000 / TEXT_HZ - 20;
+  if (d.values && textDue) {
     table.render(now);
     charts.renderHeads(now);
     d.values = false;
@@ -273,7 +275,7 @@ function frame(now) {
     alarms.render();
     d.alarms = false;
   }
-  if (d.status || now - lastStatus >= 230) {
+  if (d.status || (textDue && now - lastStatus >= 1000 / TEXT_HZ - 20)) {
     status.render(now);
     d.status = false;
     lastStatus = now;

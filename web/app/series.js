@@ -1,6 +1,7 @@
 // Per-parameter time series for the strip charts: time (s), min, max, last of each
 // decimation interval, in contiguous Float64Arrays so a chart gets zero-copy views.
 // Appends go at the end; when the buffer is full the newest half moves to the front.
+// decimate() reduces a window to one point per pixel column for drawing.
 
 export class Series {
   constructor(capacity = 4096) {
@@ -67,4 +68,36 @@ export class Series {
   get lastTime() {
     return this.end > this.start ? this.t[this.end - 1] : NaN;
   }
+}
+
+/**
+ * Views [t, min, max, last] reduced to one point per column of `dt` seconds: the min of the
+ * mins, the max of the maxes, the last value and its time. Columns are multiples of `dt`, so
+ * they stay put as the window scrolls. Written into `out` (arrays reused from frame to frame,
+ * grown when needed); returns views of it.
+ */
+export function decimate([t, mn, mx, last], dt, out) {
+  const n = t.length;
+  if (out.length !== 4 || out[0].length < n) {
+    out.length = 0;
+    for (let k = 0; k < 4; k++) out.push(new Float64Array(Math.max(n, 64)));
+  }
+  const [ot, omn, omx, olast] = out;
+  let j = -1;
+  let col = NaN;
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(t[i] / dt);
+    if (c !== col) {
+      col = c;
+      j++;
+      omn[j] = mn[i];
+      omx[j] = mx[i];
+    } else {
+      if (mn[i] < omn[j]) omn[j] = mn[i];
+      if (mx[i] > omx[j]) omx[j] = mx[i];
+    }
+    ot[j] = t[i];
+    olast[j] = last[i];
+  }
+  return out.map((a) => a.subarray(0, j + 1));
 }

@@ -1,6 +1,6 @@
 // The header's status: connection, link state, data age, sequence gaps, the REPLAY
 // indicator and who is signed in.
-import { el, fmtAge } from "./format.js";
+import { el, fmtAge, setText } from "./format.js";
 
 export class StatusBar {
   constructor(container, store, { onSignOut }) {
@@ -51,7 +51,7 @@ export class StatusBar {
   }
 
   _set(node, text, cls, title) {
-    if (node.textContent !== text) node.textContent = text;
+    setText(node, text);
     if (node.className !== cls) node.className = cls;
     if (title !== undefined && node.title !== title) node.title = title;
   }

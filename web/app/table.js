@@ -1,12 +1,7 @@
 // The parameter table: engineering value, units, the last interval's min/max, sample time
 // and limits, with the value cell coloured by its limit state (amber warning, red critical;
 // held for a moment so a one-sample excursion is seen).
-import { el, fmtLimits, fmtTimeNs, fmtValue, limitClass } from "./format.js";
-
-/** Replace a cell's text only when it changed (an equal write still costs a relayout). */
-function setText(node, text) {
-  if (node.firstChild?.nodeValue !== text) node.textContent = text;
-}
+import { el, fmtLimits, fmtTimeNs, fmtValue, limitClass, setText } from "./format.js";
 
 export class ParamTable {
   constructor(container, store, { onRemove }) {

@@ -2,8 +2,11 @@
 
 Writing (the ground station): ``RecorderService`` buffers ingest results and
 events on the event loop and appends them to live-readable (SWMR) HDF5 segment
-files from a worker thread; ``layout`` says what is where, ``buffer`` decides
-(sans-I/O), ``writer`` moves the arrays into files.
+files from a worker thread; ``layout`` says what is where, ``buffer`` and
+``blocks`` decide (sans-I/O), ``writer`` moves the arrays into files
+(``segfile`` creates them, ``sessionindex`` lists them and resumes a session
+after a crash). ``window`` reads a live session's recent samples back, for
+console backfill.
 
 Reading (analysts): ``recorder.open(path)`` returns a ``Recording`` of a segment
 file, a session index or a folder. See docs/recording.md.

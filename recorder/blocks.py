@@ -110,6 +110,7 @@ class _Pattern:
     """Where each rate group's columns sit in one grid row (computed once per pattern)."""
 
     def __init__(self, row: np.ndarray, layout: SegmentLayout) -> None:
+        self.row = row
         self.groups = []  # (group index, cols (k*P,) positions in the row ordered (slot j, column c), k)
         gid = layout.gid_of_pid[row]
         col = layout.col_of_pid[row]
@@ -143,24 +144,37 @@ def _rates(batches: list, layout: SegmentLayout) -> tuple[dict[str, RateBlock], 
     rest = []
     patterns: dict[bytes, _Pattern] = {}
     total = unplaced = 0
+    run: list = []  # consecutive grid parts with the same row pattern: gathered once
+    run_key = prev_row = None
     for b in batches:
         m = len(b.pid)
         total += m
         if not m:
             continue
-        glen, row_len = _grid_rows(b.pid)
-        done = 0
+        glen, row_len = _grid_rows_like(b.pid, prev_row) if prev_row is not None else (0, 0)
+        if not glen:
+            glen, row_len = _grid_rows(b.pid)
+        done, key = 0, None
         if glen:
             row = b.pid[:row_len]
-            if row.min() >= 0 and row.max() < n_params:
-                key = row.tobytes()
-                pat = patterns.get(key)
-                if pat is None:
-                    pat = patterns[key] = _Pattern(row, layout)
-                if pat.groups is not None and _take_grid(b, glen, row_len, pat, layout, pieces):
-                    done = glen
+            key = row.tobytes()
+            pat = patterns.get(key)
+            if pat is None and row.min() >= 0 and row.max() < n_params:
+                pat = patterns[key] = _Pattern(row, layout)
+            if pat is not None and pat.groups is not None:
+                done, prev_row = glen, row
+            else:
+                key = None
+        if run and key != run_key:
+            _take_run(run, patterns[run_key], layout, pieces, rest)
+            run = []
+        if done:
+            run_key = key
+            run.append(b if done == m else _slice(b, 0, done))
         if done < m:
             rest.append(b if not done else _slice(b, done, m))
+    if run:
+        _take_run(run, patterns[run_key], layout, pieces, rest)
     placed = total
     if rest:
         r_out, _, unplaced = _sorted_rates(rest, layout)
@@ -180,6 +194,28 @@ def _rates(batches: list, layout: SegmentLayout) -> tuple[dict[str, RateBlock], 
                 t, v, r, lim = t[o], v[o], r[o], lim[o]
         out[group.name] = RateBlock(t, v, r.astype(group.raw_dtype, copy=False), lim)
     return out, placed, unplaced
+
+
+def _grid_rows_like(pid: np.ndarray, row: np.ndarray) -> tuple[int, int]:
+    """``_grid_rows`` for a batch expected to repeat ``row`` (the previous batch's): one check."""
+    S, m = len(row), len(pid)
+    n = m // S
+    if n < 2 or pid[0] != row[0]:
+        return 0, 0
+    same = (pid[:n * S].reshape(n, S) == row).all(axis=1)
+    k = n if same.all() else int(np.argmin(same))
+    return (k * S, S) if k >= 2 and k * S > m // 2 else (0, 0)
+
+
+def _take_run(run: list, pat: "_Pattern", layout: SegmentLayout, pieces: dict, rest: list) -> None:
+    """The grid parts of consecutive batches with one row pattern, gathered as one grid."""
+    if len(run) == 1:
+        b = run[0]
+    else:
+        b = SimpleNamespace(**{k: np.concatenate([getattr(x, k) for x in run])
+                               for k in ("pid", "t_ns", "raw", "eu", "limit")})
+    if not _take_grid(b, len(b.pid), len(pat.row), pat, layout, pieces):
+        rest.extend(run)
 
 
 def _slice(b, a: int, z: int):

@@ -150,6 +150,15 @@ class RecordBuffer:
         self._pending_events = 0
         return out
 
+    def peek(self) -> list[Section]:
+        """What ``take()`` would return, without taking it: sections with copies of their sample lists
+        (safe to read in another thread while more is added here)."""
+        out = [sec for sec in self._sections]
+        cur = self._current
+        if cur.samples:
+            out.append(Section(config=cur.config, samples=list(cur.samples)))
+        return out
+
     def _close_current(self) -> None:
         sec = self._current
         if not sec.empty() or sec.new_segment is not None:

@@ -8,6 +8,7 @@
     rec.on_command(record.as_wire())                  # command history
     events = rec.flush_due(now_ns)                    # periodically (e.g. every 100 ms)
     rec.status()                                      # health
+    fut = rec.read_recent(ids_by_name, from_ns, sink) # backfill: files + memory, in the worker
     rec.close()
 
 ``flush_due`` hands what was buffered to one worker thread (``HDF5Writer.write``
@@ -15,6 +16,10 @@ then ``flush``) once per ``flush_interval_s``, and only when the previous write
 has finished: a slow disk makes the buffer grow (bounded), never the loop wait.
 It returns the recorder's state changes (``{"type": "recorder", "state":
 "error", "message": ...}``) for the caller to log and show on consoles.
+
+With ``resume_within_s``, a folder whose newest session was left open by a writer
+that stopped (SIGKILL, a crash) less than that long ago is continued: the new
+writer records into a new segment of that session (``status()["resumed"]``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .buffer import RecordBuffer
+from .buffer import RecordBuffer, Section
+from .window import read_window
 from .writer import HDF5Writer
 
 __all__ = ["RecorderService"]
@@ -51,6 +57,7 @@ class RecorderService:
         max_buffer_bytes: int = 256 << 20,
         piece_bytes: int = 256 << 10,
         pause_s: float = 0.0002,
+        resume_within_s: float | None = None,
         on_state: Callable[[dict], None] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -59,10 +66,11 @@ class RecorderService:
         self.buffer = RecordBuffer(max_bytes=max_buffer_bytes)
         self.writer = HDF5Writer(folder, session=session, fsync=fsync, rotate_bytes=rotate_bytes,
                                  rotate_seconds=rotate_seconds, piece_bytes=piece_bytes, pause_s=pause_s,
-                                 clock_ns=clock_ns)
+                                 resume_within_s=resume_within_s, clock_ns=clock_ns)
         self.on_state = on_state
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._future: concurrent.futures.Future | None = None
+        self._inflight: list[Section] = []  # taken from the buffer, being written (for read_recent)
         self._last_submit_ns: int | None = None  # the first call writes at once
         self._reported = ("idle", None)
         self._closed = False
@@ -118,7 +126,7 @@ class RecorderService:
                 self.busy_skips += 1
             else:
                 self._last_submit_ns = now
-                sections = self.buffer.take()
+                sections = self._inflight = self.buffer.take()
                 self._future = self._pool.submit(self._write_and_flush, sections)
         return events
 
@@ -134,6 +142,17 @@ class RecorderService:
         except Exception:
             pass
         return True
+
+    def read_recent(self, ids_by_name: dict[str, int], from_ns: int, sink) -> concurrent.futures.Future:
+        """Pass every recorded sample of the named parameters after ``from_ns`` to ``sink`` once
+        (``recorder.window.read_window``), in the worker thread after the write in progress; the
+        future's result is the read's counts. What is still in memory is captured now, on the
+        caller's thread, so nothing ingested before this call is missed."""
+        if self._closed:
+            raise RuntimeError("the recorder is closed")
+        memory = list(self._inflight) + self.buffer.peek()
+        return self._pool.submit(read_window, self.writer, memory, ids_by_name, from_ns, sink,
+                                 piece_bytes=self.writer.piece_bytes, pause_s=max(self.writer.pause_s, 0.0002))
 
     def _write_and_flush(self, sections) -> None:
         self.writer.write_all(sections)

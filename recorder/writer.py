@@ -17,9 +17,7 @@ in ``<session>.index.json`` beside them, replaced atomically on every change.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +27,9 @@ import h5py
 import numpy as np
 
 from .buffer import Block, Section, assemble
-from .layout import STR, SegmentLayout, index_file_name, new_index, segment_file_name
+from .layout import SegmentLayout, segment_file_name
+from .segfile import abandon, create_segment_file, describe
+from .sessionindex import SessionIndex, find_resumable
 
 __all__ = ["HDF5Writer", "new_session_name"]
 
@@ -37,13 +37,6 @@ __all__ = ["HDF5Writer", "new_session_name"]
 def new_session_name(now_ns: int | None = None) -> str:
     t = datetime.fromtimestamp((now_ns if now_ns is not None else time.time_ns()) / 1e9, tz=timezone.utc)
     return "rec-" + t.strftime("%Y%m%dT%H%M%S") + f"{t.microsecond // 1000:03d}Z"
-
-
-def _attr(value):
-    """Attribute values h5py stores portably (lists of str as variable-length strings)."""
-    if isinstance(value, (list, tuple)) and (not value or isinstance(value[0], str)):
-        return np.array(list(value), dtype=h5py.string_dtype())
-    return value
 
 
 @dataclass
@@ -85,11 +78,15 @@ class HDF5Writer:
         piece_bytes: int = 256 << 10,
         pause_s: float = 0.0,
         retry_s: float = 5.0,
+        resume_within_s: float | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.folder = os.fspath(folder)
         self.clock_ns = clock_ns
-        self.session = session or new_session_name(clock_ns())
+        resumed = None
+        if session is None and resume_within_s is not None and os.path.isdir(self.folder):
+            resumed = find_resumable(self.folder, resume_within_s, clock_ns() / 1e9)
+        self.session = session or resumed or new_session_name(clock_ns())
         self.fsync = fsync
         self.rotate_bytes = rotate_bytes
         self.rotate_seconds = rotate_seconds
@@ -109,23 +106,30 @@ class HDF5Writer:
         self.flushes = 0
         self.last_flush_ns: int | None = None
         self.last_write_s = 0.0
+        self.longest_call_s = 0.0  # the longest single append or flush: h5py holds the GIL that long
         self._seg: _Segment | None = None
-        self._next_number = 0
         self._retry_at_ns = 0
         self._layouts: dict[int, SegmentLayout] = {}
         self._pending_reason: str | None = None
-        self._index = new_index(self.session, clock_ns())
-        self._index_dirty = False
-        self._index_saved_ns = 0
+        kw = dict(fsync=fsync, clock_ns=clock_ns, on_problem=self._note)
+        self.index = SessionIndex(self.folder, self.session, clock_ns(), **kw)
+        self.resumed = False  # True: this writer goes on with a session a stopped writer left open
+        if resumed is not None:
+            try:
+                self.index = SessionIndex.resume(self.folder, resumed, **kw)
+                self.resumed = True
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self._note(f"cannot resume session {resumed}: {describe(exc)}")
+        self._next_number = self.index.next_number()
 
     # -- paths ------------------------------------------------------------------------------
     @property
     def index_path(self) -> str:
-        return os.path.join(self.folder, index_file_name(self.session))
+        return self.index.path
 
     @property
     def files(self) -> list[str]:
-        return [os.path.join(self.folder, s["file"]) for s in self._index["segments"]]
+        return self.index.files
 
     @property
     def current_file(self) -> str | None:
@@ -170,7 +174,7 @@ class HDF5Writer:
             if self.state == "error":
                 self.state, self.error = "recording", None
         except Exception as exc:  # disk full, permissions, HDF5 errors: report, never raise
-            self._fail(f"cannot write {self.current_file or self.folder}: {_describe(exc)}")
+            self._fail(f"cannot write {self.current_file or self.folder}: {describe(exc)}")
             self._drop(section)
         finally:
             self.last_write_s = time.perf_counter() - t0
@@ -198,48 +202,15 @@ class HDF5Writer:
             if not os.path.exists(path):
                 break
         now = self.clock_ns()
-        previous = self._index["segments"][-1]["file"] if self._index["segments"] else ""
-        f = h5py.File(path, "w-", libver=("v110", "v110"))
-        try:
-            for k, v in layout.root_attrs(session=self.session, segment=number, created_ns=now,
-                                          previous=previous).items():
-                f.attrs[k] = _attr(v)
-            for gpath, attrs in layout.group_attrs().items():
-                g = f.require_group(gpath)
-                for k, v in attrs.items():
-                    g.attrs[k] = _attr(v)
-            rows = {}
-            specs = layout.datasets()
-            for spec in specs:
-                if spec.grows:
-                    tail = tuple(spec.tail)
-                    ds = f.create_dataset(spec.path, shape=(0, *tail), maxshape=(None, *tail), dtype=spec.dtype,
-                                          chunks=(spec.chunk_rows, *tail))
-                    rows[spec.path] = 0
-                elif spec.dtype == STR:
-                    ds = f.create_dataset(spec.path, data=np.array(spec.data, dtype=object),
-                                          dtype=h5py.string_dtype())
-                else:
-                    ds = f.create_dataset(spec.path, data=spec.data)
-                for k, v in spec.attrs.items():
-                    ds.attrs[k] = _attr(v)
-                if spec.scale:
-                    ds.make_scale(spec.scale)
-            for spec in specs:
-                for axis, scale in enumerate(spec.dims):
-                    if scale is not None:
-                        f[spec.path].dims[axis].attach_scale(f[scale])
-            f.swmr_mode = True  # nothing is created after this
-        except BaseException:
-            f.close()
-            raise
+        previous = self.index.segments[-1]["file"] if self.index.segments else ""
+        f, rows = create_segment_file(path, layout, layout.root_attrs(session=self.session, segment=number,
+                                                                      created_ns=now, previous=previous))
         entry = {"file": name, "segment": number, "config_version": layout.config_version,
                  "config_source": layout.config_source, "opened_ns": now, "closed_ns": None, "end": None,
                  "first_ns": None, "last_ns": None, "bytes": 0, "packets": 0, "samples": 0}
         self._seg = _Segment(number, path, f, layout, now, rows, entry=entry)
-        self._index["segments"].append(entry)
+        self.index.add(entry)
         self.state, self.error = "recording", None
-        self._save_index()
 
     def _close_segment(self, reason: str) -> None:
         seg, self._seg = self._seg, None
@@ -257,7 +228,7 @@ class HDF5Writer:
                 self._update_entry(seg)
                 seg.entry["closed_ns"] = self.clock_ns()
                 seg.entry["end"] = reason
-                self._save_index()
+                self.index.save()
 
     def _append(self, blk: Block) -> None:
         seg = self._seg
@@ -289,7 +260,7 @@ class HDF5Writer:
         self.written_samples += blk.samples
         self.written_packets += len(blk.packet_index)
         self.unplaced_samples += blk.unplaced_samples
-        self._index_dirty = True
+        self.index.dirty = True
 
     def _extend(self, path: str, arr: np.ndarray) -> None:
         n = len(arr)
@@ -304,8 +275,10 @@ class HDF5Writer:
         step = max(1, self.piece_bytes // row_bytes)
         for a in range(0, n, step):
             b = min(a + step, n)
+            c0 = time.perf_counter()
             ds.resize(start + b, axis=0)
             ds[start + a:start + b] = arr[a:b]
+            self.longest_call_s = max(self.longest_call_s, time.perf_counter() - c0)
             seg.rows[path] = start + b
             if self.pause_s and b < n:
                 time.sleep(self.pause_s)
@@ -317,17 +290,19 @@ class HDF5Writer:
         if seg is None:
             return self.state != "error"
         try:
+            c0 = time.perf_counter()
             seg.file.flush()
+            self.longest_call_s = max(self.longest_call_s, time.perf_counter() - c0)
             if self.fsync:
                 os.fsync(seg.file.id.get_vfd_handle())
             self.flushes += 1
             self.last_flush_ns = self.clock_ns()
-            if self._index_dirty and self.last_flush_ns - self._index_saved_ns >= self.INDEX_EVERY_NS:
+            if self.index.dirty and self.last_flush_ns - self.index.saved_ns >= self.INDEX_EVERY_NS:
                 self._update_entry(seg)
-                self._save_index()
+                self.index.save()
             return True
         except Exception as exc:
-            self._fail(f"cannot flush {seg.path}: {_describe(exc)}")
+            self._fail(f"cannot flush {seg.path}: {describe(exc)}")
             return False
 
     def close(self) -> None:
@@ -337,11 +312,8 @@ class HDF5Writer:
         try:
             self._close_segment("closed")
         except Exception as exc:
-            self._note(f"closing {self.folder}: {_describe(exc)}")
-        self._index["state"] = "closed"
-        self._index["closed_ns"] = self.clock_ns()
-        if self._index["segments"]:
-            self._save_index()
+            self._note(f"closing {self.folder}: {describe(exc)}")
+        self.index.close(self.clock_ns())
         self.state = "closed"
 
     # -- health ---------------------------------------------------------------------------------
@@ -354,7 +326,8 @@ class HDF5Writer:
             "session": self.session,
             "index": self.index_path,
             "file": None if seg is None else seg.path,
-            "segments": len(self._index["segments"]),
+            "segments": len(self.index.segments),
+            "resumed": self.resumed,
             "segment_bytes": 0 if seg is None else seg.bytes,
             "written_bytes": self.written_bytes,
             "written_samples": self.written_samples,
@@ -365,6 +338,7 @@ class HDF5Writer:
             "flushes": self.flushes,
             "last_flush_ns": self.last_flush_ns,
             "last_write_s": round(self.last_write_s, 6),
+            "longest_call_ms": round(self.longest_call_s * 1e3, 3),
             "errors": list(self.errors),
         }
 
@@ -378,63 +352,14 @@ class HDF5Writer:
         self._retry_at_ns = self.clock_ns() + int(self.retry_s * 1e9)
         seg, self._seg = self._seg, None
         if seg is not None:
-            _abandon(seg)
+            seg.datasets.clear()
+            abandon(seg.file)
             seg.entry["closed_ns"] = self.clock_ns()
             seg.entry["end"] = "error: " + message
             self._update_entry(seg)
-            self._save_index()
+            self.index.save()
 
     def _update_entry(self, seg: _Segment) -> None:
         seg.entry.update(first_ns=seg.first_ns, last_ns=seg.last_ns, bytes=seg.bytes, packets=seg.packets,
                          samples=seg.samples)
-        self._index_dirty = True
-
-    def _save_index(self) -> None:
-        path = self.index_path
-        tmp = path + ".tmp"
-        try:
-            with open(tmp, "w") as fh:
-                json.dump(self._index, fh, indent=1)
-                fh.flush()
-                if self.fsync:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            self._index_dirty = False
-            self._index_saved_ns = self.clock_ns()
-        except Exception as exc:
-            self._note(f"cannot update the session index {path}: {_describe(exc)}")
-
-
-def _abandon(seg: _Segment) -> None:
-    """Close a file whose writes fail (full disk, I/O error) without writing to it again.
-
-    HDF5 keeps a file it cannot flush open, and retries (and may crash) when the
-    library shuts down. Its descriptor is pointed at /dev/null first: the close then
-    succeeds, and the file on disk keeps what the last successful flush left there.
-    """
-    try:
-        fd = seg.file.id.get_vfd_handle()
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            os.dup2(null, fd)
-        finally:
-            os.close(null)
-    except Exception:
-        pass
-    seg.datasets.clear()
-    try:
-        seg.file.close()
-    except Exception:
-        pass
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    # HDF5's messages for a failed write carry a dump of the call; keep the gist.
-    m = re.search(r"error message = '([^']*)'", text)
-    if m:
-        text = text.split("(", 1)[0].strip() + f" ({m.group(1)})"
-    errno = getattr(exc, "errno", None)
-    if errno is not None and os.strerror(errno) not in text:
-        text += f" ({os.strerror(errno)})"
-    return text
+        self.index.dirty = True

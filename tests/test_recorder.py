@@ -62,18 +62,26 @@ def long_format(batches):
     return {k: np.concatenate([getattr(b, k) for b in batches]) for k in ("pid", "t_ns", "raw", "eu", "limit")}
 
 
-def record(folder, seconds: float = 2.0, *, clock: SimClock | None = None, **service_kwargs):
-    """Fly and record through RecorderService on a simulated clock; returns what was decoded."""
-    clock = clock or SimClock()
-    svc = RecorderService(folder, clock_ns=clock, **service_kwargs)
+def recording_step(svc: RecorderService, clock: SimClock, *, wait: bool = True, write_until: int | None = None):
+    """A ``fly`` step feeding ``svc`` on the simulated clock; with ``wait`` each interval is written
+    before the flight goes on (deterministic); after ``write_until`` nothing more is written."""
 
     def step(res, t):
         clock.t = t
         svc.on_ingest(res, t)
-        svc.flush_due(t)
-        svc.wait()  # deterministic: each interval is written before the flight goes on
+        if write_until is None or t < write_until:
+            svc.flush_due(t)
+            if wait:
+                svc.wait()
 
-    v, ing, decoded, results = fly(seconds, on_step=step)
+    return step
+
+
+def record(folder, seconds: float = 2.0, *, clock: SimClock | None = None, **service_kwargs):
+    """Fly and record through RecorderService on a simulated clock; returns what was decoded."""
+    clock = clock or SimClock()
+    svc = RecorderService(folder, clock_ns=clock, **service_kwargs)
+    v, ing, decoded, results = fly(seconds, on_step=recording_step(svc, clock))
     svc.close()
     return SimpleNamespace(service=svc, vehicle=v, ingest=ing, decoded=decoded, results=results,
                            ids=decoded[0].ids, cat=long_format(decoded))
@@ -272,12 +280,7 @@ def test_events_and_commands_are_recorded(tmp_path) -> None:
 def test_a_new_configuration_starts_a_new_segment(tmp_path) -> None:
     clock = SimClock()
     svc = RecorderService(tmp_path, clock_ns=clock, flush_interval_s=0.2)
-
-    def step(res, t):
-        clock.t = t
-        svc.on_ingest(res, t)
-        svc.flush_due(t)
-
+    step = recording_step(svc, clock, wait=False)
     v, ing, dec1, _ = fly(1.0, on_step=step)
     v.set_bit_rate(2_000_000)  # the vehicle announces a new TMATS: a new catalog version
     _, _, dec2, _ = fly(1.5, start=T0 + S, vehicle=v, ingest=ing, on_step=step)

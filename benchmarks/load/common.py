@@ -1,21 +1,15 @@
-"""Process plumbing for the load benchmarks: start servers, simulators and the load generator.
+"""Shared plumbing of the load benchmarks: CPU/RSS meters, machine-noise checks, tables, JSON.
 
-Everything binds 127.0.0.1 on free ports, and every process started here is
-stopped by the context manager that started it (SIGTERM, then SIGKILL).
+The processes under test are in ``servers``; the load generators in ``pool``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +155,8 @@ def wait_rusage(proc: subprocess.Popen, timeout: float) -> float:
         time.sleep(0.02)
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def stop_proc(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -169,151 +164,6 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-
-# -- servers ---------------------------------------------------------------------------------
-
-@dataclass
-class ServerProc:
-    kind: str  # "ours" or "naive"
-    proc: subprocess.Popen
-    udp_port: int
-    http_port: int
-    log_path: str
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.http_port}/ws/telemetry"
-
-    def health(self) -> dict:
-        with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/healthz", timeout=5) as r:
-            return json.loads(r.read())
-
-    def wait_configured(self, timeout: float = 10.0) -> dict:
-        """Wait until the server has read the TMATS (its catalog is known)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            h = self.health()
-            if h.get("configured"):
-                return h
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.kind} server not configured after {timeout} s: {h}")
-            time.sleep(0.1)
-
-    def log_tail(self, n: int = 2000) -> str:
-        try:
-            return Path(self.log_path).read_text()[-n:]
-        except OSError:
-            return ""
-
-
-_PORTS = re.compile(r"UDP [\d.]+:(\d+), (?:console http://[\d.]+:|WebSocket ws://[\d.]+:)(\d+)/")
-
-
-@contextmanager
-def server(kind: str = "ours", *extra: str):
-    """``groundstation serve --open`` (``ours``) or ``benchmarks.load.naive_ws`` (``naive``) on free ports.
-
-    ``ours-nodelay`` / ``ours-gcfreeze``: ours with an experimental patch (``serve_patched``).
-    """
-    env = child_env()
-    if kind.startswith("ours"):
-        module = "groundstation.cli"
-        if kind != "ours":  # ours-nodelay, ours-gcfreeze: experiments (benchmarks/load/serve_patched.py)
-            module = "benchmarks.load.serve_patched"
-            env["GS_BENCH_PATCH"] = kind.split("-", 1)[1]
-        args = [sys.executable, "-m", module, "serve", "--open", "--udp", f"{HOST}:0",
-                "--http", f"{HOST}:0", "--log-level", "warning", *extra]
-    elif kind == "naive":
-        args = [sys.executable, "-m", "benchmarks.load.naive_ws", "--udp", f"{HOST}:0", "--http", f"{HOST}:0", *extra]
-    else:
-        raise ValueError(kind)
-    log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{kind}-", suffix=".log", delete=False)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
-    try:
-        line = proc.stdout.readline()
-        m = _PORTS.search(line)
-        if not m:
-            _stop(proc)
-            raise RuntimeError(f"{kind} server did not start: {line!r} {Path(log.name).read_text()[-2000:]}")
-        yield ServerProc(kind, proc, int(m.group(1)), int(m.group(2)), log.name)
-    finally:
-        _stop(proc)
-        log.close()
-        try:
-            os.unlink(log.name)
-        except OSError:
-            pass
-
-
-@contextmanager
-def simulator(udp_port: int, bitrate: float, duration: float | None = None):
-    """``groundstation simulate`` sending to ``udp_port``; yields the Popen (stdout piped)."""
-    args = [sys.executable, "-m", "groundstation.cli", "simulate", "--to", f"{HOST}:{udp_port}",
-            "--bitrate", str(int(bitrate))]
-    if duration is not None:
-        args += ["--duration", str(duration)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=child_env(), cwd=ROOT)
-    try:
-        yield proc
-    finally:
-        _stop(proc)
-
-
-_SENT = re.compile(r"sent (\d+) datagrams, (\d+) minor frames, (\d+) bytes")
-
-
-def parse_sim_output(text: str) -> dict:
-    m = _SENT.search(text or "")
-    if not m:
-        return {}
-    return {"datagrams": int(m.group(1)), "frames": int(m.group(2)), "bytes": int(m.group(3))}
-
-
-# -- the load generator ---------------------------------------------------------------------
-
-def run_loadgen(url: str, *, mode: str, consoles: int, rate: int, duration: float, warmup: float,
-                on_measure=None, on_done=None, timeout: float | None = None, extra: list[str] | None = None) -> dict:
-    """Run ``benchmarks.load.loadgen`` as ONE separate process; returns its JSON figures.
-
-    ``on_measure()`` is called when the measurement window opens and ``on_done()``
-    when it closes (to sample server CPU over exactly that window).
-    """
-    args = [sys.executable, "-m", "benchmarks.load.loadgen", "--url", url, "--mode", mode,
-            "--consoles", str(consoles), "--rate", str(rate), "--duration", str(duration),
-            "--warmup", str(warmup), *(extra or [])]
-    timeout = timeout or (60 + consoles * 0.02 + warmup + duration * 2)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-                            cwd=ROOT)
-    result = None
-    deadline = time.monotonic() + timeout
-    try:
-        for line in proc.stdout:
-            if line.startswith("MEASURE "):
-                if on_measure:
-                    on_measure()
-            elif line.startswith("DONE"):
-                if on_done:
-                    on_done()
-            elif line.startswith("RESULT "):
-                result = json.loads(line[7:])
-            if time.monotonic() > deadline:
-                break
-        try:
-            proc.wait(max(deadline - time.monotonic(), 1))
-        except subprocess.TimeoutExpired:
-            pass
-    finally:
-        _stop(proc, 5)
-        err = proc.stderr.read() if proc.stderr else ""
-    if result is None:
-        raise RuntimeError(f"load generator produced no result (rc={proc.returncode}): {err[-3000:]}")
-    return result
 
 
 def add_quiet_args(p) -> None:
@@ -327,6 +177,17 @@ def add_noise_args(p) -> None:
     p.add_argument("--max-foreign", type=float, default=60.0,
                    help="repeat a run if other work on the machine used more than this CPU %% during it")
     p.add_argument("--retries", type=int, default=2, help="repeats of a noisy run (the last one counts)")
+
+
+def add_run_args(p, *, duration: float, bitrate: float, procs: int) -> None:
+    """The options every live run takes: console rate, bit rate, window, load generators, noise, JSON."""
+    p.add_argument("--rate", type=int, default=20, help="console update rate, Hz")
+    p.add_argument("--bitrate", type=float, default=bitrate, help="simulator PCM bit rate, b/s")
+    p.add_argument("--duration", type=float, default=duration, help="measurement window, s")
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--loadgen-procs", type=int, default=procs, help="load-generator processes (consoles split over them)")
+    p.add_argument("--json", help="write every run, the machine and the commit here")
+    add_noise_args(p)
 
 
 def measure_with_retries(fn, args, label: str = "") -> dict:

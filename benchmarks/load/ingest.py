@@ -18,8 +18,9 @@ import statistics
 import sys
 import time
 
-from . import common
-from .common import CpuWindow, MachineWindow, parse_sim_output, rss_bytes, server, simulator, wait_rusage
+from . import common, servers
+from .common import CpuWindow, MachineWindow, rss_bytes, wait_rusage
+from .servers import parse_sim_output, server, simulator
 
 
 def run_ingest(bitrate: float, duration: float = 10.0, kind: str = "ours", quiet: dict | None = None) -> dict:
@@ -69,7 +70,9 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--json")
     common.add_noise_args(p)
+    servers.add_tree_arg(p)
     args = p.parse_args(argv)
+    tree = servers.apply_tree_arg(args)
     rows, runs = [], []
     for br in args.bitrates:
         rs = []
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     print(common.fmt_table(rows, list(rows[0])))
     lost = sum(r["udp_lost"] + max(r["missing"], 0) for r in runs)
     print(f"target 0 lost: {'MET' if lost == 0 else f'NOT MET ({lost} datagrams)'}")
-    common.write_json(args.json, args, summary=rows, runs=runs)
+    common.write_json(args.json, args, tree=tree, summary=rows, runs=runs)
     return 0
 
 

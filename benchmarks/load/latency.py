@@ -4,10 +4,11 @@
     python -m benchmarks.load.latency --consoles 200 --runs 3 --json /tmp/latency.json
     python -m benchmarks.load.latency --profile /tmp/server.txt   # py-spy over the window
 
-Starts ``groundstation serve --open`` and ``groundstation simulate`` on free
-127.0.0.1 ports, waits until the server has read the TMATS, then runs ONE
-load-generator process (``benchmarks.load.loadgen``) with N consoles, each
-subscribing to ``globs: ["*"]`` at ``--rate`` Hz. Latency is receive time -
+Starts ``groundstation serve --open`` (or ``--server KIND``, see ``servers``)
+and ``groundstation simulate`` on free 127.0.0.1 ports, waits until the server
+has read the TMATS, then runs ``--loadgen-procs`` load-generator processes
+(``benchmarks.load.pool``) with N consoles between them, each subscribing to
+``globs: ["*"]`` (or the first ``--params K`` parameters) at ``--rate`` Hz. Latency is receive time -
 ``ingest_ns`` of each data frame (datagram arrival at the server to the
 console's hands, same clock); seq gaps count missing per-session sequence
 numbers. Server and simulator CPU are sampled over exactly the measurement
@@ -18,29 +19,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from . import common
-from .common import CpuWindow, MachineWindow, rss_bytes, run_loadgen, server, simulator
+from . import common, servers
+from .common import CpuWindow, MachineWindow, rss_bytes
+from .pool import run_pool
+from .servers import KINDS, server, simulator
 
 
 def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, duration: float = 10.0,
                 warmup: float = 2.0, kind: str = "ours", profile: str | None = None,
-                quiet: dict | None = None) -> dict:
-    """One measurement: a fresh server and simulator, one load-generator process.
+                quiet: dict | None = None, procs: int = 1, params: int = 0) -> dict:
+    """One measurement: a fresh server and simulator, ``procs`` load-generator processes.
 
     ``quiet``: keyword arguments for ``wait_for_quiet`` (wait, bounded, for
     other work on the machine to calm down first); None = don't wait.
+    ``params``: each console subscribes to the catalog's first K parameters (0: all).
     """
     before = common.wait_for_quiet(**quiet) if quiet is not None else None
     with server(kind) as srv, simulator(srv.udp_port, bitrate) as sim:
         srv.wait_configured()
         time.sleep(0.3)
-        rss0 = rss_bytes(srv.pid)
-        cpu = CpuWindow({"server": srv.pid, "simulator": sim.pid, "orchestrator": os.getpid()})
+        pids = srv.pids()
+        rss0 = {k: rss_bytes(p) for k, p in pids.items()}
+        cpu = CpuWindow({**pids, "simulator": sim.pid, "orchestrator": os.getpid()})
         box = MachineWindow()
         marks: dict = {}
         spy: list[subprocess.Popen] = []
@@ -56,11 +63,11 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
             cpu.stop()
             box.stop()
             marks["h1"] = srv.health()
-            marks["rss1"] = rss_bytes(srv.pid)
+            marks["rss1"] = {k: rss_bytes(p) for k, p in pids.items()}
 
-        mode = "naive" if kind == "naive" else "ours"
-        res = run_loadgen(srv.ws_url, mode=mode, consoles=consoles, rate=rate, duration=duration, warmup=warmup,
-                          on_measure=on_measure, on_done=on_done)
+        mode = "naive" if kind.startswith("naive") else "ours"
+        res = run_pool(srv.ws_urls, mode=mode, consoles=consoles, rate=rate, duration=duration, warmup=warmup,
+                       procs=procs, params=params, on_measure=on_measure, on_done=on_done)
         for p in spy:
             try:
                 p.wait(duration + 30)
@@ -70,13 +77,17 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
         if sim.poll() is not None:
             raise RuntimeError(f"simulator exited early (rc={sim.returncode})")
     h0, h1 = marks.get("h0", {}), marks.get("h1", {})
+    rss1 = marks.get("rss1", {})
+    server_cpu = {k: v for k, v in cpu.result.items() if k in pids}
     res.update(
         server=kind,
         bitrate=bitrate,
-        server_cpu_pct=cpu.result.get("server"),
+        params=params,
+        server_cpu_pct=round(sum(v for v in server_cpu.values() if v == v), 1),
+        server_cpu_by_process=server_cpu,
         simulator_cpu_pct=cpu.result.get("simulator"),
-        server_rss_mb=round(marks.get("rss1", 0) / 2**20, 1),
-        server_rss_per_console_kb=round((marks.get("rss1", 0) - rss0) / 1024 / max(consoles, 1), 1),
+        server_rss_mb=round(sum(rss1.values()) / 2**20, 1),
+        server_rss_per_console_kb=round((sum(rss1.values()) - sum(rss0.values())) / 1024 / max(consoles, 1), 1),
         udp_lost_in_window=_delta(h0, h1, "udp", "lost"),
         datagrams_in_window=_delta(h0, h1, "ingest", "datagrams"),
         machine_busy_pct=box.busy_pct,
@@ -85,8 +96,8 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
                               - res.get("loadgen_cpu_pct", 0), 1),
         quiet_before=before,
     )
-    if kind == "naive" and "broadcasts" in h1 and "broadcasts" in h0:
-        # the naive peer has no nominal rate: it sends every decoded batch; compare with what it broadcast
+    if mode == "naive" and "broadcasts" in h1 and "broadcasts" in h0:
+        # the naive peers have no nominal rate: they send every decoded batch; compare with what they broadcast
         n = h1["broadcasts"] - h0["broadcasts"]
         res["broadcasts_in_window"] = n
         if n and res["data_messages"]:
@@ -107,7 +118,8 @@ def _delta(h0: dict, h1: dict, a: str, b: str):
 def start_py_spy(pid: int, path: str, duration: float) -> subprocess.Popen:
     """py-spy record (collapsed stacks, text) of ``pid`` for ``duration`` s; needs ptrace rights."""
     fmt = "flamegraph" if path.endswith(".svg") else "raw"
-    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "-d", str(max(1, int(duration))), "-r", "200",
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "-d", str(max(1, int(duration))), "-r", "200",
                              "--nonblocking", "-f", fmt, "-o", path], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -146,25 +158,23 @@ def summarize(all_runs: list[dict]) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.load.latency", description=__doc__.split("\n")[0])
     p.add_argument("--consoles", type=int, default=100)
-    p.add_argument("--rate", type=int, default=20, help="console update rate, Hz")
-    p.add_argument("--bitrate", type=float, default=10e6, help="simulator PCM bit rate, b/s")
-    p.add_argument("--duration", type=float, default=10.0, help="measurement window, s")
-    p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--runs", type=int, default=1, help="repeat with fresh processes; figures are the median")
-    p.add_argument("--server", choices=["ours", "ours-nodelay", "ours-gcfreeze", "naive"], default="ours",
+    p.add_argument("--server", choices=KINDS, default="ours",
                    help="ours-nodelay / ours-gcfreeze: ours with an experimental patch (benchmarks/load/serve_patched.py)")
+    p.add_argument("--params", type=int, default=0, help="each console subscribes to the first K parameters (0: all)")
     p.add_argument("--profile", help="py-spy record the server over the window (.svg flamegraph, else raw)")
-    p.add_argument("--json", help="write all runs and the summary here")
     p.add_argument("--target-p99-ms", type=float, default=20.0)
-    common.add_noise_args(p)
+    common.add_run_args(p, duration=10.0, bitrate=10e6, procs=1)
+    servers.add_tree_arg(p)
     args = p.parse_args(argv)
-    common.raise_fd_limit()
+    tree = servers.prepare(args)
     runs = []
     for i in range(args.runs):
         r = common.measure_with_retries(
             lambda i=i: run_latency(consoles=args.consoles, rate=args.rate, bitrate=args.bitrate, duration=args.duration,
                                 warmup=args.warmup, kind=args.server, profile=args.profile if i == 0 else None,
-                                quiet=common.quiet_kwargs(args)), args, f"run {i + 1}")
+                                quiet=common.quiet_kwargs(args), procs=args.loadgen_procs, params=args.params),
+            args, f"run {i + 1}")
         runs.append(r)
         lat = r["latency_ms"]
         print(f"run {i + 1}: {r['connected']}/{r['consoles']} consoles, p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
@@ -175,7 +185,7 @@ def main(argv=None) -> int:
     ok = s["p99_ms"] is not None and s["p99_ms"] <= args.target_p99_ms
     print(common.fmt_table([s], list(s)))
     print(f"target p99 <= {args.target_p99_ms} ms at {args.consoles} consoles: {'MET' if ok else 'NOT MET'}")
-    common.write_json(args.json, args, summary=s, runs=runs)
+    common.write_json(args.json, args, tree=tree, summary=s, runs=runs)
     return 0
 
 

@@ -2,11 +2,12 @@
 
     python -m benchmarks.load.naive_ws --udp 127.0.0.1:0 --http 127.0.0.1:0
 
-The same UDP endpoint and the same decoder as ours (``groundstation.ingest.core.Ingest``),
+The same UDP endpoint and the same decoder as ours (``groundstation.ingest.core.Ingest``,
+the same message as the node ``ws`` peer gets from ``feeder``),
 but none of our console machinery: no subscriptions, decimation, rate tiers,
 per-session sequence numbers or bounded outboxes. For each decoded packet's
 ``SampleBatch`` it msgpack-encodes ``{seq, ingest_ns, ids, t, eu}`` (numpy arrays
-as bytes) once and hands it to ``websockets.broadcast`` for every connected
+as bytes, ``feeder.encode_batch``) once and hands it to ``websockets.broadcast`` for every connected
 console. In websockets 17 ``broadcast`` has no backpressure: a console that
 cannot keep up piles frames up in its write buffer (latency grows, nothing is
 dropped). Client messages are read and ignored. ``GET /healthz`` answers JSON
@@ -24,12 +25,13 @@ import sys
 import time
 from http import HTTPStatus
 
-import msgpack
 from websockets.asyncio.server import broadcast, serve
 
 from groundstation.ingest.core import Ingest
 from groundstation.run import host_port
 from groundstation.server.udp import open_udp_endpoint
+
+from .feeder import encode_batch, health
 
 
 class Naive:
@@ -47,8 +49,7 @@ class Naive:
             return
         for b in res.samples:
             self.seq += 1
-            payload = msgpack.packb({"seq": self.seq, "ingest_ns": arrival_ns, "ids": b.pid.tobytes(),
-                                     "t": b.t_ns.tobytes(), "eu": b.eu.tobytes()}, use_bin_type=True)
+            payload = encode_batch(self.seq, arrival_ns, b)
             conns = self.server.connections
             if conns:
                 broadcast(conns, payload)
@@ -61,13 +62,8 @@ class Naive:
 
     def process_request(self, connection, request):
         if request.path == "/healthz":
-            cfg = self.ingest.config
             body = {"status": "ok", "uptime_s": round((time.time_ns() - self.started) / 1e9, 3),
-                    "configured": None if cfg is None else {"channel": cfg.channel_id,
-                                                            "parameters": len(cfg.db.parameters)},
-                    "consoles": len(self.server.connections) if self.server else 0,
-                    "ingest": self.ingest.stats.as_dict(),
-                    "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams},
+                    **health(self.ingest), "consoles": len(self.server.connections) if self.server else 0,
                     "broadcasts": self.broadcasts, "deliveries": self.deliveries}
             resp = connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
             resp.headers["Content-Type"] = "application/json"

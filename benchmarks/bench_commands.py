@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from groundstation.simulator.flight import vehicle_database  # noqa: E402
-from tests.live import vehicle_and_server  # noqa: E402
-from tests.test_commanding_live import Director, tok  # noqa: E402
+from tests.live import Director, vehicle_and_server  # noqa: E402
+from tests.test_commanding_live import tok  # noqa: E402
 
 
 async def main(n: int, bit_rate: float) -> dict:

@@ -50,6 +50,20 @@ class Catalog:
                     id=i, name=p.name, units=p.units, group=p.group or self.DEFAULT_GROUP,
                     rate_hz=p.nominal_rate(db.frame), description=p.description,
                     limits=(lim.critical_low, lim.warning_low, lim.warning_high, lim.critical_high)))
+        self._index()
+
+    @classmethod
+    def from_wire(cls, wire: dict) -> "Catalog":
+        """The catalog an ingest node sent (``as_wire``), for an edge node."""
+        cat = cls(None, int(wire.get("version", 0)))
+        cat.entries = [CatalogEntry(id=int(p["id"]), name=p["name"], units=p.get("units", ""),
+                                    group=p.get("group") or cls.DEFAULT_GROUP, rate_hz=p.get("rate"),
+                                    description=p.get("description", ""), limits=tuple(p.get("limits", (None,) * 4)))
+                       for p in wire.get("params", [])]
+        cat._index()
+        return cat
+
+    def _index(self) -> None:
         self.by_name = {e.name: e for e in self.entries}
         self.groups: dict[str, np.ndarray] = {}
         for g in sorted({e.group for e in self.entries}):

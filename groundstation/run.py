@@ -13,7 +13,7 @@ from telemetry_formats.paramdb import ConfigError, load_parameter_file
 
 from .auth import secret_from_env
 from .logs import log_event, setup_logging
-from .server.app import start_station
+from .server.start import start_station
 from .server.station import StationConfig
 from .simulator.flight import Spike
 from .simulator.runner import SimulatorRunner
@@ -84,7 +84,15 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
                          origins=origins, uplink=None if args.no_uplink else args.uplink,
                          certfile=args.cert, keyfile=args.key, command_rate=args.command_rate,
-                         record_dir=args.record, record_fsync=args.fsync)
+                         record_dir=args.record, record_fsync=args.fsync,
+                         max_connections_per_address=args.max_connections_per_address,
+                         message_rate=args.message_rate, ping_interval_s=args.ping_interval,
+                         ping_timeout_s=min(args.ping_timeout, args.ping_interval),
+                         console_max_behind_s=args.console_max_behind,
+                         role=getattr(args, "role", "standalone"), redis_url=getattr(args, "redis", None),
+                         bus_prefix=getattr(args, "redis_prefix", "gs"), node=getattr(args, "node", None),
+                         authority_lease_s=args.authority_lease, registry_ttl_s=args.registry_ttl,
+                         udp_sources=args.udp_source)
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -104,7 +112,10 @@ async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool
         vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed)
         sim = SimulatorRunner(vehicle, config.udp_host, 0)
         config.uplink = ("127.0.0.1", await sim.listen_uplink("127.0.0.1", 0))
-    running = await start_station(config)
+    try:
+        running = await start_station(config)
+    except ValueError as exc:
+        sys.exit(f"groundstation serve: {exc}")
     scheme = "https" if config.certfile else "http"
     url = f"{scheme}://{config.http_host}:{running.http_port}/"
     stop = asyncio.Event()
@@ -112,7 +123,8 @@ async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool
         sim.target = (config.udp_host, running.udp_port)
         asyncio.ensure_future(sim.run())
     ws = "wss" if config.certfile else "ws"
-    print(f"ground station: UDP {config.udp_host}:{running.udp_port}, console {url}, "
+    udp = "off (edge node)" if running.udp_port is None else f"{config.udp_host}:{running.udp_port}"
+    print(f"ground station: UDP {udp}, console {url}, "
           f"WebSocket {ws}://{config.http_host}:{running.http_port}/ws/telemetry, "
           f"uplink {'%s:%d' % config.uplink if config.uplink else 'off'}", flush=True)
     if running.station.recorder is not None:
@@ -148,6 +160,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--udp", type=host_port, default=host_port("127.0.0.1:5510"), help="UDP ingest HOST:PORT")
     p.add_argument("--http", type=host_port, default=host_port(http_default), help="HTTP/WebSocket HOST:PORT")
+    p.add_argument("--udp-source", action="append", metavar="ADDR[/BITS]",
+                   help="accept telemetry only from this address or network (repeatable; default: any)")
     p.add_argument("--params", help="parameter file (TOML or YAML) instead of the stream's TMATS")
     p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
     p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
@@ -161,6 +175,18 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--no-uplink", action="store_true", help="no command channel")
     p.add_argument("--command-rate", type=_rate, default=(5, 10.0), metavar="N/SECONDS",
                    help="accepted commands per user per period (default 5/10)")
+    p.add_argument("--max-connections-per-address", type=int, default=64, metavar="N",
+                   help="WebSocket connections open from one IP address; more get HTTP 429 (0 = no limit)")
+    p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
+                   help="console messages per second per connection, bursts of twice that (0 = no limit)")
+    p.add_argument("--ping-interval", type=float, default=5.0, metavar="S", help="WebSocket ping interval")
+    p.add_argument("--ping-timeout", type=float, default=5.0, metavar="S",
+                   help="close a connection whose pong is this late (half-open links); at most --ping-interval")
+    p.add_argument("--console-max-behind", type=float, default=10.0, metavar="S",
+                   help="close a console (4008) that stays this long behind")
+    p.add_argument("--registry-ttl", type=float, default=15.0, help=argparse.SUPPRESS)
+    p.add_argument("--authority-lease", type=float, default=15.0, metavar="S",
+                   help="command authority lapses this long after its holder has gone (default 15)")
     p.add_argument("--cert", help="TLS certificate (PEM) for https/wss")
     p.add_argument("--key", help="TLS private key (PEM)")
 
@@ -170,6 +196,11 @@ def add_run_commands(sub) -> None:
     _common_server_args(p, "127.0.0.1:8080")
     p.add_argument("--open", action="store_true", help="no tokens (local use only): every console gets --open-role")
     p.add_argument("--open-role", default="viewer", choices=["viewer", "engineer", "director", "admin"])
+    p.add_argument("--role", default="standalone", choices=["standalone", "ingest", "edge"],
+                   help="standalone (default, no broker); ingest or edge to scale out on Redis (docs/deploy.md)")
+    p.add_argument("--redis", metavar="URL", help="Redis for --role ingest/edge: redis://[user:pass@]host:port/db")
+    p.add_argument("--redis-prefix", default="gs", help="key and channel namespace of this station in Redis")
+    p.add_argument("--node", help="this node's name on the bus (default: role-host-pid)")
     p.set_defaults(func=lambda a: _run(a, _serve(a, a.open, False)))
 
     p = sub.add_parser("simulate", help="run the vehicle simulator, streaming Chapter 10 over UDP")

@@ -35,14 +35,15 @@ else
 fi
 
 # The browser tests drive Debian's chromium through Playwright (executable_path=/usr/bin/chromium);
-# the recorder tests read files with h5dump (Debian's hdf5-tools).
-if [ "$extra" = "test" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/h5dump ]; }; then
+# the recorder tests read files with h5dump (Debian's hdf5-tools); the scale-out tests start their
+# own redis-server (Debian's redis-server) on a free port.
+if [ "$extra" = "test" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/h5dump ] || ! command -v redis-server >/dev/null; }; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq chromium fonts-dejavu-core hdf5-tools >/dev/null
+    apt-get install -y -qq chromium fonts-dejavu-core hdf5-tools redis-server >/dev/null
   else
-    echo "bootstrap: chromium or h5dump is missing and cannot be installed here (needs root and apt-get);" \
+    echo "bootstrap: chromium, h5dump or redis-server is missing and cannot be installed here (needs root and apt-get);" \
          "the tests that need them will be skipped" >&2
   fi
 fi

@@ -51,12 +51,12 @@ def server(*extra: str, open_mode: bool = True, env: dict | None = None):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=e)
     try:
         line = proc.stdout.readline()
-        m = re.search(r"UDP [\d.]+:(\d+), console https?://[\d.]+:(\d+)/", line)
+        m = re.search(r"UDP (?:[\d.]+:(\d+)|off \(edge node\)), console https?://[\d.]+:(\d+)/", line)
         if not m:
             proc.kill()
             log.seek(0)
             raise RuntimeError(f"server did not start: {line!r} {log.read()[-2000:]}")
-        srv = Server(proc, int(m.group(1)), int(m.group(2)))
+        srv = Server(proc, int(m.group(1) or 0), int(m.group(2)))
         srv.log = log
         yield srv
     finally:
@@ -154,6 +154,38 @@ class Console:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class Director:
+    """A director on /ws/command (``websockets``): requests by id, every event kept in ``seen``."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.seen: list[dict] = []
+        self._n = 0
+
+    @classmethod
+    async def connect(cls, url: str, token: str | None = None) -> "Director":
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        d = cls(await websockets.connect(url, additional_headers=headers))
+        hello = await d.recv()
+        assert hello["type"] == "hello"
+        d.hello = hello
+        return d
+
+    async def recv(self, timeout: float = 5) -> dict:
+        m = msgpack.unpackb(await asyncio.wait_for(self.ws.recv(), timeout), raw=False)
+        self.seen.append(m)
+        return m
+
+    async def request(self, **msg) -> dict:
+        self._n += 1
+        msg["id"] = self._n
+        await self.ws.send(msgpack.packb(msg))
+        while True:
+            m = await self.recv()
+            if m.get("id") == self._n:
+                return m
 
 
 class Sim:

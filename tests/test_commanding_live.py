@@ -8,13 +8,11 @@ import time
 import urllib.error
 import urllib.request
 
-import msgpack
 import numpy as np
 import pytest
-import websockets
 
 from groundstation.auth import TokenIssuer
-from tests.live import SECRET, Console, refused_status, vehicle_and_server
+from tests.live import SECRET, Console, Director, refused_status, vehicle_and_server
 
 
 def run(coro):
@@ -23,35 +21,6 @@ def run(coro):
 
 def tok(user: str, role: str, **kw) -> str:
     return TokenIssuer(kw.pop("secret", SECRET)).issue(user, role, kw.pop("ttl", 600), **kw)
-
-
-class Director:
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.seen: list[dict] = []
-        self._n = 0
-
-    @classmethod
-    async def connect(cls, url: str, token: str) -> "Director":
-        d = cls(await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}))
-        hello = await d.recv()
-        assert hello["type"] == "hello"
-        d.hello = hello
-        return d
-
-    async def recv(self, timeout: float = 5) -> dict:
-        m = msgpack.unpackb(await asyncio.wait_for(self.ws.recv(), timeout), raw=False)
-        self.seen.append(m)
-        return m
-
-    async def request(self, **msg) -> dict:
-        self._n += 1
-        msg["id"] = self._n
-        await self.ws.send(msgpack.packb(msg))
-        while True:
-            m = await self.recv()
-            if m.get("id") == self._n:
-                return m
 
 
 def test_director_changes_the_bit_rate_and_the_history_reaches_completed():

@@ -127,6 +127,19 @@ class Authority:
         self._holder = None
         return [self._event("expire", None, h.user)]
 
+    def adopt(self, holder: dict | None, now_ns: int) -> list[Event]:
+        """Make this object agree with the shared lease (``{"user", "role", "since_ns"}`` or None).
+        Returns ``expire`` or ``take`` events when that changes who holds authority here."""
+        current = self.holder(now_ns)
+        if holder is None:
+            self._holder = None
+            return [] if current is None else [self._event("expire", None, current.user)]
+        if current is not None and current.user == holder.get("user"):
+            return []
+        self._holder = Holder(str(holder.get("user")), str(holder.get("role")), int(holder.get("since_ns") or now_ns),
+                              self._lease_end(now_ns))
+        return [self._event("take", self._holder.user, current.user if current else None)]
+
     def as_wire(self, now_ns: int) -> Event:
         """The current state as an event (``action: "state"``) for a console that just connected."""
         h = self.holder(now_ns)

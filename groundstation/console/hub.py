@@ -17,9 +17,10 @@ import numpy as np
 from telemetry_formats.decom import SampleBatch
 
 from ..alarms import AlarmEvent, AlarmManager
+from ..bus.envelope import TierFrame
 from ..catalog import Catalog
 from .decimate import Accumulator, Latest, summarize
-from .protocol import PROTOCOL_VERSION, SharedFrame, array_blob, encode_map
+from .protocol import MAX_RATE, MIN_RATE, PROTOCOL_VERSION, SharedFrame, array_blob, encode_map
 from .session import ConsoleSession, Principal, Subscription
 
 __all__ = ["Hub", "HubStats"]
@@ -60,8 +61,13 @@ class Hub:
         self.on_close: Callable[[ConsoleSession, str], None] | None = None
         self.link_provider: Callable[[], dict] | None = None  # the current link status, for hellos
         self.hello_extra: Callable[[], dict] | None = None  # e.g. command definitions, authority, history
+        self.backfill_provider: Callable[..., None] | None = None  # (session, sub, since_ns, req id, now): recorder
         self.event_listeners: list[Callable[[dict, int], None]] = []  # every broadcast event (the recorder)
         self._closing: set[int] = set()  # sessions already handed to on_close
+        self.tier_listeners: list[Callable[[TierFrame], None]] = []  # every tick's frames (the bus)
+        self.remote_demand: dict[int, set[str]] = {}  # rate -> group names other nodes' consoles need
+        self.forward: Callable[[ConsoleSession, dict], None] | None = None  # edges: requests for the ingest node
+        self._tier_seq: dict[int, int] = {}  # per rate, survives tier re-creation
 
     # -- sessions ---------------------------------------------------------------
     def connect(self, principal: Principal, now_ns: int = 0, outbox=None) -> ConsoleSession:
@@ -89,13 +95,16 @@ class Hub:
         sub.ids = self.catalog.select(sub.names, sub.globs, sub.groups)
         sub.channel_groups = set(np.unique(self.catalog.group_of[sub.ids]).tolist()) if len(sub.ids) else set()
 
+    def _tier(self, rate: int) -> _Tier:
+        tier = self.tiers.get(rate)
+        if tier is None:
+            tier = self.tiers[rate] = _Tier(rate, 1_000_000_000 // rate, 0, Accumulator(len(self.catalog)))
+        return tier
+
     def attach(self, s: ConsoleSession, sub: Subscription) -> None:
         if not sub.channel_groups:
             return
-        tier = self.tiers.get(sub.rate)
-        if tier is None:
-            period = 1_000_000_000 // sub.rate
-            tier = self.tiers[sub.rate] = _Tier(sub.rate, period, 0, Accumulator(len(self.catalog)))
+        tier = self._tier(sub.rate)
         for g in sub.channel_groups:
             key = (s.id, g)
             tier.refs[key] = tier.refs.get(key, 0) + 1
@@ -114,8 +123,21 @@ class Hub:
                 members.discard(s)
                 if not members:
                     tier.channels.pop(g, None)
-        if not tier.channels:
+        if not tier.channels and sub.rate not in self.remote_demand:
             del self.tiers[sub.rate]
+
+    def set_remote_demand(self, demand: dict[int, set[str]]) -> None:
+        """The rates and groups that consoles on other nodes need (the ingest node encodes them too)."""
+        self.remote_demand = {r: set(g) for r, g in demand.items() if MIN_RATE <= r <= MAX_RATE}
+        for rate in self.remote_demand:
+            self._tier(rate)
+        for rate in [r for r, t in self.tiers.items() if not t.channels and r not in self.remote_demand]:
+            del self.tiers[rate]
+
+    def demand(self) -> dict[int, list[str]]:
+        """What this node's consoles need: ``{rate: [group names]}``."""
+        return {t.rate: sorted(self.catalog.group_names[g] for g in t.channels) for t in self.tiers.values()
+                if t.channels}
 
     # -- data in --------------------------------------------------------------------
     def on_samples(self, batch: SampleBatch, arrival_ns: int) -> None:
@@ -141,15 +163,17 @@ class Hub:
         self.link = link
         self.broadcast({"type": "link", **link}, now_ns)
 
-    def set_catalog(self, catalog: Catalog, now_ns: int) -> None:
-        """A new vehicle configuration: reset state, tell consoles, re-resolve subscriptions."""
+    def set_catalog(self, catalog: Catalog, now_ns: int, *, own_alarms: bool = True) -> None:
+        """A new vehicle configuration: reset state, tell consoles, re-resolve subscriptions.
+        ``own_alarms=False`` on edges, whose alarms are the ingest node's."""
         self.catalog = catalog
         self.latest = Latest(len(catalog))
-        for ev in self.alarms.clear_all(by="reconfiguration"):
-            self.broadcast(ev.as_wire(), now_ns)
-        next_id = self.alarms._next_id
-        self.alarms = AlarmManager([e.name for e in catalog.entries])
-        self.alarms._next_id = next_id  # alarm ids never repeat within a server's life
+        if own_alarms:
+            for ev in self.alarms.clear_all(by="reconfiguration"):
+                self.broadcast(ev.as_wire(), now_ns)
+            next_id = self.alarms._next_id
+            self.alarms = AlarmManager([e.name for e in catalog.entries])
+            self.alarms._next_id = next_id  # alarm ids never repeat within a server's life
         old = [(s, sub) for s in self.sessions.values() for sub in s.subs.values()]
         self.tiers.clear()
         self.broadcast({"type": "catalog", "catalog": catalog.as_wire()}, now_ns)
@@ -177,7 +201,7 @@ class Hub:
                 "limit": array_blob(self.latest.limit[ids], "<i1")}
 
     def tick(self, now_ns: int) -> int:
-        """Emit every due tier; returns the number of frames encoded."""
+        """Emit every due tier to local consoles and ``tier_listeners``; returns the frames encoded."""
         encoded = 0
         for tier in list(self.tiers.values()):
             if now_ns < tier.next_ns:
@@ -186,12 +210,15 @@ class Hub:
             tier.next_ns = (now_ns // tier.period_ns + 1) * tier.period_ns
             acc = tier.acc.take()
             self.stats.ticks += 1
-            groups: dict[int, bytes] = {}  # group -> its data map, encoded once for every console
-            per_session: dict[ConsoleSession, list[int]] = {}
-            for g, members in list(tier.channels.items()):
+            wanted = set(tier.channels)
+            names = self.remote_demand.get(tier.rate)
+            if names:
+                wanted.update(i for i, g in enumerate(self.catalog.group_names) if g in names)
+            groups: dict[int, bytes] = {}  # group -> its data map, encoded once for every console of every node
+            for g in sorted(wanted):
                 ids = self.catalog.groups[self.catalog.group_names[g]]
                 ids = ids[acc.count[ids] > 0]
-                if not len(ids) or not members:
+                if not len(ids):
                     continue
                 groups[g] = encode_map({
                     "type": "data", "rate": tier.rate, "group": self.catalog.group_names[g], "t": now_ns,
@@ -203,16 +230,33 @@ class Hub:
                 encoded += 1
                 self.stats.frames_encoded += 1
                 self.stats.bytes_encoded += len(groups[g])
-                for s in members:
-                    per_session.setdefault(s, []).append(g)
-            # One bundle per console per tick: a small per-console prefix, then the shared group maps.
-            head = SharedFrame.of({"type": "bundle", "rate": tier.rate, "t": now_ns,
-                                   "ingest_ns": self.last_arrival_ns})
-            for s, gs in per_session.items():
-                s.send_bundle(tier.rate, head, [groups[g] for g in sorted(gs)], now_ns)
-                self.stats.deliveries += 1
-                self._check(s)
+            if not groups:
+                continue
+            seq = self._tier_seq[tier.rate] = self._tier_seq.get(tier.rate, 0) + 1
+            frame = TierFrame(tier.rate, seq, now_ns, self.last_arrival_ns, self.catalog.version, groups)
+            self.distribute(frame, now_ns)
+            for listener in self.tier_listeners:
+                listener(frame)
         return encoded
+
+    def distribute(self, frame: TierFrame, now_ns: int) -> int:
+        """Send one tier frame to this node's consoles: one bundle each, a small per-console prefix
+        and the shared group maps as they are. Returns the bundles queued."""
+        tier = self.tiers.get(frame.rate)
+        if tier is None:
+            return 0
+        per_session: dict[ConsoleSession, list[bytes]] = {}
+        for g, data in frame.groups.items():
+            for s in tier.channels.get(g, ()):
+                per_session.setdefault(s, []).append(data)
+        if not per_session:
+            return 0
+        head = SharedFrame.of({"type": "bundle", "rate": frame.rate, "t": frame.t_ns, "ingest_ns": frame.ingest_ns})
+        for s, frames in per_session.items():
+            s.send_bundle(frame.rate, head, frames, now_ns)
+            self._check(s)
+        self.stats.deliveries += len(per_session)
+        return len(per_session)
 
     def _check(self, s: ConsoleSession) -> None:
         """Hand a session that fell too far behind to ``on_close``, once (the shell may close later)."""

@@ -35,24 +35,24 @@ class Outbox:
         self.dropped = 0  # telemetry frames conflated away
         self.behind_since_ns: int | None = None
         self.close_reason: str | None = None
-        self.on_ready = None  # called when the queue goes from empty to non-empty
+        self.on_ready = None  # called after a push that made the queue non-empty (the writer may take it at once)
 
     def __len__(self) -> int:
         return len(self._q)
 
     def push_event(self, data: bytes, now_ns: int = 0) -> None:
-        if not self._q and self.on_ready is not None:
-            self.on_ready()
-        self._q.append(_Item(data, None))
-        self.bytes += len(data)
-        self._enforce(now_ns)
+        self._push(_Item(data, None), now_ns)
 
     def push_data(self, key: object, data: bytes, now_ns: int = 0) -> None:
-        if not self._q and self.on_ready is not None:
-            self.on_ready()
-        self._q.append(_Item(data, key))
-        self.bytes += len(data)
+        self._push(_Item(data, key), now_ns)
+
+    def _push(self, item: _Item, now_ns: int) -> None:
+        was_empty = not self._q
+        self._q.append(item)
+        self.bytes += len(item.data)
         self._enforce(now_ns)
+        if was_empty and self.on_ready is not None:
+            self.on_ready()
 
     def pop(self) -> bytes | None:
         if not self._q:

@@ -127,7 +127,7 @@ def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, h
     return v
 
 
-_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot"}
+_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill"}
 
 
 def decode_client_message(data: bytes | str) -> dict:
@@ -162,9 +162,15 @@ def _fields(kind: str, msg: dict, out: dict) -> None:
         if not any(out[k] for k in _STR_LISTS):
             raise ProtocolError("empty_selection", "subscribe needs 'names', 'globs' or 'groups'")
         out["rate"] = _int(msg, "rate", lo=MIN_RATE, hi=MAX_RATE)
+        since = _int(msg, "since_ns", required=False, lo=0)
+        if since is not None:  # backfill what came after it (optional)
+            out["since_ns"] = since
     elif kind == "unsubscribe":
         out["sub"] = _int(msg, "sub", lo=0)
     elif kind == "ack":
         out["alarm"] = _int(msg, "alarm", lo=0)
     elif kind == "snapshot":
         out["sub"] = _int(msg, "sub", required=False, lo=0)
+    elif kind == "backfill":
+        out["sub"] = _int(msg, "sub", lo=0)
+        out["since_ns"] = _int(msg, "since_ns", lo=0)

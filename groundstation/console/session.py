@@ -97,6 +97,22 @@ class ConsoleSession:
                    "ids": sub.ids.tolist(), "groups": sorted(self.hub.catalog.group_names[g] for g in sub.channel_groups)},
                   now_ns)
         self.send(self.hub.snapshot(sub.ids, sub.id), now_ns)
+        if msg.get("since_ns") is not None:
+            self._backfill(msg["id"], sub, msg["since_ns"], now_ns)
+
+    def _on_backfill(self, msg: dict, now_ns: int) -> None:
+        sub = self.subs.get(msg["sub"])
+        if sub is None:
+            raise ProtocolError("unknown_subscription", f"no subscription {msg['sub']}", known=sorted(self.subs))
+        self._backfill(msg["id"], sub, msg["since_ns"], now_ns)
+
+    def _backfill(self, req_id: int | None, sub: Subscription, since_ns: int, now_ns: int) -> None:
+        """Hand the request to the hub's ``backfill_provider`` (set by the station when it records)."""
+        provider = getattr(self.hub, "backfill_provider", None)
+        if provider is None:
+            raise ProtocolError("backfill_unavailable", "this ground station does not record: nothing to backfill "
+                                                        "from")
+        provider(self, sub, since_ns, req_id, now_ns)
 
     def _on_unsubscribe(self, msg: dict, now_ns: int) -> None:
         sub = self.subs.pop(msg["sub"], None)
@@ -120,6 +136,9 @@ class ConsoleSession:
         if self.principal.role not in self.hub.ACK_ROLES:
             raise ProtocolError("forbidden", f"role {self.principal.role} may not acknowledge alarms "
                                              f"(needs one of {', '.join(self.hub.ACK_ROLES)})")
+        if self.hub.forward is not None:  # an edge: the ingest node owns the alarms and replies later
+            self.hub.forward(self, msg)
+            return
         try:
             self.hub.acknowledge(msg["alarm"], self.principal.user, now_ns)
         except KeyError:

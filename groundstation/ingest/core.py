@@ -176,13 +176,15 @@ class Ingest:
         digest = hashlib.sha1(bytes(p.body[4:])).digest()
         if digest == self._tmats_digest:
             return
-        self._tmats_digest = digest
+        # The digest is remembered only once the TMATS is used: a damaged copy between two good
+        # ones must not make the good one look new (a needless reconfiguration clears alarms).
         try:
             tmats = parse_tmats(parse_tmats_packet(p.body).text)
         except ValueError as exc:
-            res.errors.append(f"offset {p.offset}: undecodable TMATS: {exc}")
+            self._tmats_error(res, f"offset {p.offset}: undecodable TMATS: {exc}")
             return
         if self.params is not None:
+            self._tmats_digest = digest
             self._log("tmats_ignored", {"reason": "a parameter file is in use"})
             return
         channel = self.channel_id
@@ -190,14 +192,19 @@ class Ingest:
             pcm = [c.channel_id for c in tmats.channels if c.channel_type == "PCMIN" and c.channel_id is not None]
             channel = pcm[0] if pcm else None
         if channel is None:
-            res.errors.append("TMATS describes no PCM channel")
+            self._tmats_error(res, "TMATS describes no PCM channel")
             return
         try:
             db, problems = from_tmats(tmats, channel)
         except ConfigError as exc:
-            res.errors.append(f"TMATS: {exc}")
+            self._tmats_error(res, f"TMATS: {exc}")
             return
+        self._tmats_digest = digest
         self._configure(channel, db, "TMATS", problems, res)
+
+    def _tmats_error(self, res: IngestResult, reason: str) -> None:
+        self.stats.decode_errors += 1
+        res.errors.append(reason)
 
     def _configure(self, channel: int, db: ParameterDatabase, source: str, problems: list[str],
                    res: IngestResult) -> None:

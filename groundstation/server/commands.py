@@ -9,6 +9,7 @@ check the Origin, bound message size and rate, and translate requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -17,13 +18,14 @@ from collections import deque
 
 import msgpack
 from tornado.web import HTTPError, RequestHandler
-from tornado.websocket import WebSocketHandler
 
 from telemetry_formats.uplink import encode_uplink
 
 from ..auth import AuthError
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
 from ..logs import audit_event, log_event
+from .guard import GuardedSocket
+from .limits import CLOSE_FLOOD, audit_refusal
 from .station import GroundStation, now_ns
 
 __all__ = ["CommandCenter", "command_handlers"]
@@ -47,6 +49,8 @@ class CommandCenter:
         self.sockets: set = set()  # open /ws/command handlers
         self._pending_audit: deque[dict] = deque()
         self.datagrams_sent = 0
+        self.lease = None  # an AuthorityLease once the station joins its bus
+        self._lease_due = 0
         station.packet_listeners.append(self._on_decoded)
         station.hub.hello_extra = self.hello_extra
 
@@ -70,6 +74,9 @@ class CommandCenter:
         self.publish(self.service.tick(now))
         self.publish(self.service.authority.expire(now))
         self.pump()
+        if self.lease is not None and now >= self._lease_due:
+            self._lease_due = now + int(self.lease.ttl_s / 3 * 1e9)
+            asyncio.ensure_future(self._maintain_lease(now))
         for handler in list(self.sockets):
             exp = handler.principal.expires_at
             if exp is not None and exp * 1e9 < now:
@@ -104,6 +111,16 @@ class CommandCenter:
             if ev.get("type") == "authority":
                 audit_event("authority", **{k: v for k, v in ev.items() if k != "type"})
 
+    async def _maintain_lease(self, now: int) -> None:
+        try:
+            self.publish(await self.lease.maintain(now))
+        except Exception as exc:  # noqa: BLE001 - the broker may be away; retried at the next due time
+            log_event("authority_lease_failed", logging.WARNING, error=str(exc)[:200])
+
+    def opening_events(self) -> list[dict]:
+        """What a command socket gets after its hello: authority, live arms."""
+        return self.service.snapshot(now_ns(), 0)
+
     def hello_extra(self) -> dict:
         now = now_ns()
         return {"commands": self.service.definitions_as_wire(), "authority": self.service.authority.as_wire(now),
@@ -117,7 +134,28 @@ class CommandCenter:
         while self._pending_audit:
             audit_event("command_audit", **self._pending_audit.popleft())
 
-    # -- requests (shared by the WebSocket and HTTP shells) --------------------------------
+    # -- requests (shared by the WebSocket and HTTP shells, and by edge nodes over the bus) ----
+    async def handle(self, principal, msg: dict) -> dict:
+        """``request`` with the authority lease on the bus kept in step (never raises on bad input)."""
+        if self.lease is None or msg.get("type") != "authority":
+            if self.lease is not None and msg.get("type") in ("command", "arm", "execute"):
+                self.lease.touch(principal.user, now_ns())
+            return self.request(principal, msg)
+        try:
+            self.publish(await self.lease.sync(now_ns()))
+            reply = self.request(principal, msg)
+            if reply.get("type") == "authority_ok":
+                await self.lease.commit(str(msg.get("action")), principal, now_ns())
+            return reply
+        except AuthorityRefused as exc:
+            self.publish(getattr(exc, "events", []))
+            audit_event("authority_request", user=principal.user, role=str(principal.role),
+                        action=msg.get("action"), outcome="refused", reason=str(exc))
+            return _error(msg, exc.code, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the broker is away: refuse rather than guess
+            log_event("authority_lease_failed", logging.WARNING, error=str(exc)[:200])
+            return _error(msg, "lease_unavailable", "the command authority lease cannot be reached; try again")
+
     def request(self, principal, msg: dict) -> dict:
         """Handle one command-channel request; returns the reply (never raises on bad input)."""
         kind = msg.get("type")
@@ -163,6 +201,8 @@ class CommandCenter:
                         "records": svc.history.as_wire(int(msg.get("n", 100)) if str(msg.get("n", "")).isdigit() else 100)}
             if kind == "definitions":
                 return {"type": "definitions", "id": msg.get("id"), "commands": svc.definitions_as_wire()}
+            if kind == "authority_state":
+                return svc.authority.as_wire(now)
             return _error(msg, "unknown_type", f"unknown message type {kind!r}")
         except AuthorityRefused as exc:
             audit_event("authority_request", user=principal.user, role=str(principal.role),
@@ -196,7 +236,8 @@ def _authorize(station: GroundStation, handler: RequestHandler):
             station.origin_policy.check(origin)
         except AuthError as exc:
             station.metrics.auth_refusals.inc()
-            log_event("command_refused", logging.WARNING, reason=str(exc), path=handler.request.path)
+            audit_refusal("command_refused", exc.code, str(exc), path=handler.request.path,
+                          remote=handler.request.remote_ip, origin=origin)
             raise HTTPError(403, reason=str(exc)[:200]) from None
     try:
         return authenticate(station, handler, min_role="director")
@@ -206,11 +247,12 @@ def _authorize(station: GroundStation, handler: RequestHandler):
         raise
 
 
-class CommandSocket(WebSocketHandler):
+class CommandSocket(GuardedSocket):
     """``/ws/command``: directors' requests and the command/authority events."""
 
     def initialize(self, center: CommandCenter) -> None:
         self.center = center
+        self.station = center.station
         self.principal = None
         self._times: deque[float] = deque()
 
@@ -219,22 +261,39 @@ class CommandSocket(WebSocketHandler):
             self.center.station.origin_policy.check(origin)
             return True
         except AuthError as exc:
-            log_event("command_refused", logging.WARNING, reason=str(exc), origin=origin)
+            audit_refusal("command_refused", exc.code, str(exc), path=self.request.path,
+                          remote=self.request.remote_ip, origin=origin)
             return False
 
     def prepare(self) -> None:
+        self.guard_prepare()
         self.principal = _authorize(self.center.station, self)
 
     def open(self) -> None:
+        self.guard_open(0)  # the connection limit here; the message rate is MESSAGES_PER_SECOND below
         self.center.sockets.add(self)
+        registry = self.center.station.registry
+        self._registered = None if registry is None else registry.add(
+            "command", id(self), self.principal, self.request.remote_ip, now_ns())
         log_event("command_open", user=self.principal.user, role=self.principal.role)
-        now = now_ns()
         self.send({"type": "hello", "protocol": 1, "user": self.principal.user, "role": self.principal.role,
                    **self.center.hello_extra()})
-        for ev in self.center.service.snapshot(now, 0):
+        for ev in self.center.opening_events():
             self.send(ev)
 
-    def on_message(self, message) -> None:
+    async def on_message(self, message) -> None:
+        now = time.monotonic()
+        self._times.append(now)  # counted before decoding: garbage counts too
+        while self._times and now - self._times[0] > 1.0:
+            self._times.popleft()
+        over = len(self._times) - MESSAGES_PER_SECOND
+        if over == 1 or over > 9 * MESSAGES_PER_SECOND:  # audited once per burst, and the flood
+            audit_refusal("command_refused", "rate_limited" if over == 1 else "flood",
+                          f"more than {MESSAGES_PER_SECOND} messages per second", path=self.request.path,
+                          remote=self.request.remote_ip, user=self.principal.user)
+        if over > 9 * MESSAGES_PER_SECOND:
+            self.close(CLOSE_FLOOD, "message flood")
+            return
         if isinstance(message, str) or len(message) > MAX_COMMAND_MESSAGE:
             self.send(_error({}, "bad_message", f"binary msgpack maps of at most {MAX_COMMAND_MESSAGE} bytes"))
             return
@@ -246,14 +305,10 @@ class CommandSocket(WebSocketHandler):
         if not isinstance(msg, dict):
             self.send(_error({}, "bad_message", "a message must be a map"))
             return
-        now = time.monotonic()
-        self._times.append(now)
-        while self._times and now - self._times[0] > 1.0:
-            self._times.popleft()
-        if len(self._times) > MESSAGES_PER_SECOND:
+        if over > 0:
             self.send(_error(msg, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))
             return
-        self.send(self.center.request(self.principal, msg))
+        self.send(await self.center.handle(self.principal, msg))
 
     def send(self, message: dict) -> None:
         try:
@@ -262,7 +317,10 @@ class CommandSocket(WebSocketHandler):
             pass
 
     def on_close(self) -> None:
+        self.guard_close()
         self.center.sockets.discard(self)
+        if getattr(self, "_registered", None):
+            self.center.station.registry.remove(self._registered)
 
 
 class CommandApi(RequestHandler):
@@ -277,18 +335,15 @@ class CommandApi(RequestHandler):
     def prepare(self) -> None:
         self.principal = _authorize(self.center.station, self)
 
-    def get(self, what: str) -> None:
-        svc = self.center.service
-        if what == "commands":
-            self._json({"records": svc.history.as_wire(100)})
-        elif what == "definitions":
-            self._json({"commands": svc.definitions_as_wire()})
-        elif what == "authority":
-            self._json(svc.authority.as_wire(now_ns()))
-        else:
-            raise HTTPError(404)
+    QUERIES = {"commands": "history", "definitions": "definitions", "authority": "authority_state"}
 
-    def post(self, what: str) -> None:
+    async def get(self, what: str) -> None:
+        kind = self.QUERIES.get(what)
+        if kind is None:
+            raise HTTPError(404)
+        self._json(await self.center.handle(self.principal, {"type": kind, "n": 100}))
+
+    async def post(self, what: str) -> None:
         kind = self.ROUTES.get(what)
         if kind is None:
             raise HTTPError(404)
@@ -304,7 +359,7 @@ class CommandApi(RequestHandler):
             self.set_status(400)
             self._json(_error({}, "bad_message", "the body must be a JSON object"))
             return
-        reply = self.center.request(self.principal, {**body, "type": kind})
+        reply = await self.center.handle(self.principal, {**body, "type": kind})
         self.set_status({"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
                          "rejected": 422, "accepted": 202}.get(reply["type"], 200))
         self._json(reply)

@@ -25,6 +25,7 @@ from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
 from ..logs import log_event
 from ..metrics import Metrics
+from .udp import SourceFilter
 
 __all__ = ["GroundStation", "StationConfig"]
 
@@ -51,6 +52,18 @@ class StationConfig:
     record_fsync: bool = False
     certfile: str | None = None  # TLS (https/wss) when both are set
     keyfile: str | None = None
+    max_connections_per_address: int = 64  # WebSocket connections open from one address; 0 = no limit
+    message_rate: float = 20.0  # console messages per second per connection (bursts of twice that); 0 = none
+    ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
+    ping_timeout_s: float = 5.0
+    console_max_behind_s: float = 10.0  # a console behind this long is closed with 4008 (Outbox)
+    udp_sources: list[str] | None = None  # addresses/networks allowed to send telemetry; None = any
+    role: str = "standalone"  # standalone (in-process bus), ingest or edge (Redis bus; docs/deploy.md)
+    redis_url: str | None = None
+    bus_prefix: str = "gs"  # Redis key and channel namespace: one per station sharing a Redis
+    node: str | None = None  # this node's name on the bus (default: role-host-pid)
+    authority_lease_s: float = 15.0  # command authority lapses this long after its holder is gone
+    registry_ttl_s: float = 15.0  # a node's console registry entries expire this long after it stops refreshing
 
 
 def now_ns() -> int:
@@ -72,8 +85,13 @@ class GroundStation:
         self._periodic: list[PeriodicCallback] = []
         self._started = False
         self.commands = None  # the CommandCenter when an uplink is configured
+        self.bus = None  # the Bus (in-process, or Redis to scale out) once started
+        self.registry = None  # this node's connections in the bus's console registry
+        self.node_link = None
         self.recorder = None  # the RecorderService with --record
         self.transport: asyncio.DatagramTransport | None = None
+        self.udp_sources = SourceFilter(config.udp_sources)
+        self._refused_seen = 0
         self.started_ns = now_ns()
         self._lost_seen = 0
         self._replay_seen_ns = 0
@@ -153,13 +171,21 @@ class GroundStation:
         if self.hub.source.get("replay") and now - self._replay_seen_ns > 3_000_000_000:
             log_event("replay_ended")
             self._set_source({"replay": False}, now, announce=True)
+        changed = self.link.check(now)
+        if changed is not None:
+            self._link_changed(changed)
+        if self.udp_sources.refused != self._refused_seen:
+            log_event("udp_source_refused", logging.WARNING, refused=self.udp_sources.refused - self._refused_seen,
+                      last=self.udp_sources.last_refused)
+            self._refused_seen = self.udp_sources.refused
+        self.console_housekeeping(now)
+
+    def console_housekeeping(self, now: int) -> None:
+        """Console metrics and closing consoles whose token expired."""
         mono = time.monotonic()
         if self._last_housekeeping is not None:
             self.metrics.loop_lag_seconds.observe(max(mono - self._last_housekeeping - 0.1, 0.0))
         self._last_housekeeping = mono
-        changed = self.link.check(now)
-        if changed is not None:
-            self._link_changed(changed)
         depth = max((len(s.outbox) for s in self.hub.sessions.values()), default=0)
         self.metrics.queue_depth.set(depth)
         self.metrics.consoles.set(len(self.hub.sessions))
@@ -182,11 +208,10 @@ class GroundStation:
         if self._started:
             cb.start()
 
-    def start_periodic(self) -> None:
-        self._periodic += [
-            PeriodicCallback(self.tick, self.config.tick_interval_s * 1000),
-            PeriodicCallback(self.housekeeping, 100),
-        ]
+    def start_periodic(self, tick: bool = True) -> None:
+        if tick:
+            self._periodic.append(PeriodicCallback(self.tick, self.config.tick_interval_s * 1000))
+        self._periodic.append(PeriodicCallback(self.housekeeping, 100))
         self._started = True
         for p in self._periodic:
             p.start()
@@ -195,8 +220,12 @@ class GroundStation:
         """Record every datagram's packets and samples and every console event into ``folder``."""
         from recorder.service import RecorderService  # h5py only when recording
 
-        rec = self.recorder = RecorderService(folder, fsync=fsync)
+        from .backfill import Backfiller
+
+        # a session a killed server left open (within 10 min) goes on in a new segment file
+        rec = self.recorder = RecorderService(folder, fsync=fsync, resume_within_s=600.0)
         self.packet_listeners.append(rec.on_ingest)
+        self.hub.backfill_provider = Backfiller(self.hub, rec)  # consoles' since_ns: from the recording
 
         def on_event(ev: dict, t_ns: int) -> None:
             if ev.get("type") == "command":
@@ -213,7 +242,8 @@ class GroundStation:
                 self.hub.broadcast(ev, now_ns())  # an error reaches every console; live data goes on
 
         self.add_periodic(flush, 0.1)
-        log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path))
+        log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),
+                  resumed=rec.writer.resumed)
 
     def stop(self) -> None:
         for p in self._periodic:
@@ -234,6 +264,8 @@ class GroundStation:
                                                    "parameters": len(cfg.db.parameters), "version": cfg.version},
             "consoles": len(self.hub.sessions),
             "ingest": s.as_dict(),
-            "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams},
+            "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams,
+                    "refused_sources": self.udp_sources.refused, "last_refused_source": self.udp_sources.last_refused},
             "recorder": self.recorder.status() if self.recorder is not None else None,
+            "bus": self.bus.status() if self.bus is not None else None,
         }

@@ -1,0 +1,85 @@
+"""The WebSocket handlers' guard: per-address connection limit, message rate, audited refusals.
+
+A thin Tornado shell around :mod:`.limits`. ``GuardedSocket`` is mixed into the
+``/ws/telemetry`` and ``/ws/command`` handlers: ``guard_prepare()`` refuses the
+handshake with HTTP 429 past the per-address limit, ``guard_open()`` counts the
+connection and notices every close the server starts (message too big, ping
+timeout, 4008, flood), ``guard_message()`` applies the message rate and
+``guard_close()`` releases the address. Every refusal writes an audit line.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tornado.web import HTTPError
+from tornado.websocket import WebSocketHandler
+
+from .limits import CLOSE_FLOOD, ConnectionLimiter, MessageRate, Verdict, audit_refusal
+
+__all__ = ["GuardedSocket", "connection_limiter"]
+
+
+def connection_limiter(station) -> ConnectionLimiter:
+    """The station's one per-address connection counter (made on first use)."""
+    lim = getattr(station, "connection_limiter", None)
+    if lim is None:
+        lim = station.connection_limiter = ConnectionLimiter(station.config.max_connections_per_address)
+    return lim
+
+
+class GuardedSocket(WebSocketHandler):
+    """Mixin for the server's WebSocket handlers (they set ``self.station`` in ``initialize``)."""
+
+    _counted = False
+    server_close: tuple[int | None, str | None] | None = None  # the close this server started, if any
+
+    def guard_prepare(self) -> None:
+        """Refuse the handshake (HTTP 429, audited) if this address has too many connections."""
+        refusal = connection_limiter(self.station).admit(self.request.remote_ip)
+        if refusal is not None:
+            self.station.metrics.auth_refusals.inc()
+            audit_refusal("connection_refused", refusal.code, refusal.reason, path=self.request.path,
+                          remote=self.request.remote_ip)
+            raise HTTPError(refusal.status, reason=refusal.reason[:200])
+
+    def guard_open(self, rate: float, burst: int | None = None) -> None:
+        """Count the connection; limit its messages to ``rate``/s; watch for server-side closes."""
+        connection_limiter(self.station).opened(self.request.remote_ip)
+        self._counted = True
+        self.message_rate = MessageRate(rate, burst)
+        conn = self.ws_connection
+        if conn is None:
+            return
+        close = conn.close
+
+        def closing(code: int | None = None, reason: str | None = None) -> None:
+            if self.server_close is None and not conn.server_terminated:
+                self.server_close = (code if code is not None or reason is None else 1000, reason)
+                self.on_server_close(*self.server_close)
+            close(code, reason)
+
+        conn.close = closing  # Tornado closes through this for 1009 and ping timeouts too
+
+    def on_server_close(self, code: int | None, reason: str | None) -> None:
+        """The server sent a close frame: audit what is a refusal (a handler may extend this)."""
+        if code == 1009:
+            audit_refusal("message_refused", "too_large", reason or "message too big", path=self.request.path,
+                          remote=self.request.remote_ip, user=getattr(self.principal, "user", None))
+
+    def guard_message(self) -> Verdict:
+        """The rate verdict for one incoming message; a flood is closed here (``CLOSE_FLOOD``)."""
+        v = self.message_rate.check(time.monotonic())
+        if v.action != "ok" and (v.reply or v.action == "close"):
+            audit_refusal("message_refused", v.refusal.code, v.refusal.reason, path=self.request.path,
+                          remote=self.request.remote_ip, user=getattr(self.principal, "user", None),
+                          dropped=self.message_rate.dropped)
+        if v.action == "close":
+            self.close(CLOSE_FLOOD, "message flood")
+        return v
+
+    def guard_close(self) -> None:
+        """Release the address's connection slot (once)."""
+        if self._counted:
+            self._counted = False
+            connection_limiter(self.station).closed(self.request.remote_ip)

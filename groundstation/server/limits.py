@@ -1,0 +1,122 @@
+"""Abuse limits (sans-I/O): connections per address, messages per connection, the refusal audit line.
+
+The WebSocket shells ask these objects before they admit a connection or
+handle a message; the objects decide and count, the shells refuse (HTTP 429 at
+the handshake, an ``error`` reply, or a close with ``CLOSE_FLOOD``). Every
+refusal anywhere in the server writes one audit line through
+:func:`audit_refusal`, with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..logs import audit_event
+
+__all__ = ["CLOSE_FLOOD", "ConnectionLimiter", "MessageRate", "Refusal", "Verdict", "audit_refusal"]
+
+CLOSE_FLOOD = 4029  # a client that keeps sending past its message rate (like HTTP 429)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why something was refused: ``code`` for programs and logs, ``reason`` for people."""
+
+    code: str
+    reason: str
+    status: int = 429  # HTTP status when refused at the handshake
+
+
+class ConnectionLimiter:
+    """At most ``max_per_address`` open connections from one remote address (0 = no limit).
+
+    ``admit(addr)`` before accepting, ``opened(addr)`` once open, ``closed(addr)`` when it ends."""
+
+    def __init__(self, max_per_address: int) -> None:
+        if max_per_address < 0:
+            raise ValueError(f"max_per_address must be >= 0, got {max_per_address}")
+        self.max_per_address = max_per_address
+        self._open: Counter[str] = Counter()
+        self.refused = 0
+
+    def count(self, address: str) -> int:
+        """Connections open from ``address``."""
+        return self._open[address]
+
+    def admit(self, address: str) -> Refusal | None:
+        """None if one more connection from ``address`` may open, else the refusal (counted)."""
+        if self.max_per_address and self._open[address] >= self.max_per_address:
+            self.refused += 1
+            return Refusal("too_many_connections",
+                           f"more than {self.max_per_address} connections from {address}")
+        return None
+
+    def opened(self, address: str) -> None:
+        self._open[address] += 1
+
+    def closed(self, address: str) -> None:
+        self._open[address] -= 1
+        if self._open[address] <= 0:
+            del self._open[address]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one incoming message: handle it, drop it (``reply``: say so once per
+    streak of drops), or close the connection (a flood)."""
+
+    action: str  # "ok", "drop" or "close"
+    reply: bool = False
+    refusal: Refusal | None = None
+
+
+_OK = Verdict("ok")
+
+
+class MessageRate:
+    """Token bucket per connection: ``rate`` messages/s on average, bursts of ``burst``.
+
+    A message over the rate is dropped; the first drop of a streak asks for one
+    reply (so a flood does not turn into a flood of error replies). More than
+    ``close_after`` drops in a row (no message admitted between) is a flood: close.
+    ``rate`` 0 disables the limit. Times are seconds from any monotonic clock.
+    """
+
+    def __init__(self, rate: float, burst: int | None = None, close_after: int = 500) -> None:
+        if rate < 0:
+            raise ValueError(f"rate must be >= 0, got {rate}")
+        self.rate = rate
+        self.burst = float(burst if burst is not None else max(1, int(2 * rate)))
+        self.close_after = close_after
+        self._tokens = self.burst
+        self._last: float | None = None
+        self.streak = 0  # drops since the last admitted message
+        self.dropped = 0
+
+    def check(self, now_s: float) -> Verdict:
+        """The verdict for a message arriving at ``now_s``."""
+        if not self.rate:
+            return _OK
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now_s - self._last) * self.rate)
+        self._last = now_s
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self.streak = 0
+            return _OK
+        self.streak += 1
+        self.dropped += 1
+        if self.streak > self.close_after:
+            return Verdict("close", refusal=Refusal("flood", f"message flood: {self.streak} messages over "
+                                                            f"{self.rate:g}/s in a row"))
+        return Verdict("drop", reply=self.streak == 1,
+                       refusal=Refusal("rate_limited", f"more than {self.rate:g} messages per second "
+                                                       f"(bursts of {self.burst:g}); message dropped"))
+
+
+def audit_refusal(event: str, code: str, reason: str, *, path: str = "", remote: str | None = None,
+                  user: str | None = None, **fields) -> None:
+    """The one audit line of a refusal (token, role, origin, size, rate, connection count): ``event``
+    names where (``auth_refused``, ``origin_refused``, ``connection_refused``, ...), ``code`` why."""
+    audit_event(event, code=code, reason=reason[:200], path=path, remote=remote, user=user, **fields)

@@ -52,7 +52,7 @@ def pcm_stream(total_bytes: int, frames_per_packet: int, seed: int = 0) -> bytes
     out, n, seq, rtc = [], 0, 0, 0
     while n < total_bytes:
         words = rng.integers(0, 1 << 16, (frames_per_packet, 64), dtype=np.uint64)
-        words[:, 1] = (np.arange(frames_per_packet) + seq * frames_per_packet) % 16
+        words[:, 1] = ((np.arange(frames_per_packet) + seq * frames_per_packet) % 16) << 12  # SFID: top 4 bits
         times = rtc + ticks * np.arange(frames_per_packet, dtype=np.uint64)
         pkt = build_packet(channel_id=3, data_type=DATA_TYPE_PCM_F1, sequence_number=seq,
                            body=build_pcm_body(layout, words, times), rtc=rtc)

@@ -226,6 +226,7 @@ class UdpReceiver:
         self._last: int | None = None
         self._seen: set[int] = set()
         self._recent: deque[int] = deque()
+        self._damaged: set[int] = set()  # sequence numbers whose datagram was unusable
 
     def receive(self, datagram: bytes) -> list[Event]:
         """Process one datagram; return the events it caused, in order."""
@@ -242,16 +243,24 @@ class UdpReceiver:
             return self._bad(events, f"unknown transfer format version {hdr.format.version}", None, datagram)
         if not self._track(seq, events):
             return events
+        malformed, packets = self.stats.malformed, self.stats.packets
+        self._dispatch(seq, mtype, datagram, events)
+        if self.stats.malformed > malformed and self.stats.packets == packets:
+            self._damaged.add(seq)  # it gave nothing: a good copy of it is still welcome
+            self._seen.discard(seq)
+        return events
+
+    def _dispatch(self, seq: int, mtype: int, datagram: bytes, events: list[Event]) -> None:
         if mtype == TYPE_FULL:
             self._full(seq, memoryview(datagram)[FULL_HEADER_SIZE:], events)
         elif mtype == TYPE_SEGMENTED:
             if len(datagram) <= SEGMENTED_HEADER_SIZE:
-                return self._bad(events, f"segmented datagram too short: {len(datagram)} bytes", seq, datagram)
+                self._bad(events, f"segmented datagram too short: {len(datagram)} bytes", seq, datagram)
+                return
             seg = _segment.parse(datagram[FULL_HEADER_SIZE:SEGMENTED_HEADER_SIZE])
             self._add_segment(seq, seg, bytes(datagram[SEGMENTED_HEADER_SIZE:]), events)
         else:
             self._bad(events, f"unknown message type {mtype}", seq, datagram)
-        return events
 
     def flush(self) -> list[Event]:
         """Drop every partial packet (end of stream); return the drop events."""
@@ -266,6 +275,10 @@ class UdpReceiver:
         if self._last is not None:
             ahead = (seq - self._last) % SEQ_MOD
             if ahead == 0 or (ahead > SEQ_MOD // 2 and SEQ_MOD - ahead <= self.reorder_window):
+                if seq in self._damaged:  # the good copy of a datagram that arrived damaged
+                    self._damaged.discard(seq)
+                    self._remember(seq)
+                    return True
                 if seq in self._seen:
                     st.duplicates += 1
                     return False
@@ -291,7 +304,9 @@ class UdpReceiver:
         self._seen.add(seq)
         self._recent.append(seq)
         if len(self._recent) > self.reorder_window:
-            self._seen.discard(self._recent.popleft())
+            old = self._recent.popleft()
+            self._seen.discard(old)
+            self._damaged.discard(old)
 
     def _full(self, seq: int, payload: memoryview, events: list[Event]) -> None:
         if not payload:

@@ -245,15 +245,19 @@ class Hub:
         tier = self.tiers.get(frame.rate)
         if tier is None:
             return 0
-        per_session: dict[ConsoleSession, list[bytes]] = {}
-        for g, data in frame.groups.items():
+        per_session: dict[ConsoleSession, tuple[int, ...]] = {}
+        for g in frame.groups:
             for s in tier.channels.get(g, ()):
-                per_session.setdefault(s, []).append(data)
+                per_session[s] = per_session.get(s, ()) + (g,)
         if not per_session:
             return 0
         head = SharedFrame.of({"type": "bundle", "rate": frame.rate, "t": frame.t_ns, "ingest_ns": frame.ingest_ns})
-        for s, frames in per_session.items():
-            s.send_bundle(frame.rate, head, frames, now_ns)
+        parts: dict[tuple[int, ...], tuple[bytes, bytes]] = {}  # consoles with the same groups share them
+        for s, gs in per_session.items():
+            p = parts.get(gs)
+            if p is None:
+                p = parts[gs] = head.bundle_parts([frame.groups[g] for g in gs])
+            s.send_parts(frame.rate, p[0], p[1], now_ns)
             self._check(s)
         self.stats.deliveries += len(per_session)
         return len(per_session)

@@ -61,6 +61,10 @@ def _pairs(d: dict) -> bytes:
     return packed[1:] if len(d) < 16 else packed[3:]
 
 
+_SEQ_KEY = msgpack.packb("seq")
+_FRAMES_KEY = msgpack.packb("frames")
+
+
 def encode(seq: int, message: dict) -> bytes:
     """A server message with ``seq`` first."""
     return _map_header(len(message) + 1) + msgpack.packb("seq") + msgpack.packb(seq) + _pairs(message)
@@ -83,12 +87,22 @@ class SharedFrame:
 
     def bundle(self, seq: int, frames: list[bytes]) -> bytes:
         """This map plus ``seq`` and ``frames``: an array of already encoded maps (not re-encoded)."""
+        head, tail = self.bundle_parts(frames)
+        return head + msgpack.packb(seq) + tail
+
+    def bundle_parts(self, frames: list[bytes]) -> tuple[bytes, bytes]:
+        """``bundle`` cut around the ``seq`` value: ``head + packb(seq) + tail`` is the message. One
+        tick builds the parts once per distinct list of frames, each console only adds its ``seq``."""
         n = len(frames)
         array = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
-        return self.for_session(seq, extra_fields=1) + msgpack.packb("frames") + array + b"".join(frames)
+        head = _map_header(self.n_fields + 2) + _SEQ_KEY
+        return head, self.pairs + _FRAMES_KEY + array + b"".join(frames)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+packb = msgpack.Packer(use_bin_type=True).pack  # one packer: no per-call setup
 
 
 def encode_map(message: dict) -> bytes:

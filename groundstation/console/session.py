@@ -15,7 +15,7 @@ import numpy as np
 
 from ..catalog import SelectionError
 from .outbox import Outbox
-from .protocol import ProtocolError, decode_client_message, encode
+from .protocol import ProtocolError, decode_client_message, encode, packb
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -67,6 +67,10 @@ class ConsoleSession:
     def send_bundle(self, key, head, frames: list[bytes], now_ns: int = 0) -> None:
         """Queue one tick's telemetry: ``head`` (shared) with this console's group frames (shared)."""
         self.outbox.push_data(key, head.bundle(self.next_seq(), frames), now_ns)
+
+    def send_parts(self, key, head: bytes, tail: bytes, now_ns: int = 0) -> None:
+        """Queue one tick's telemetry from ``SharedFrame.bundle_parts`` (built once for many consoles)."""
+        self.outbox.push_data(key, head + packb(self.next_seq()) + tail, now_ns)
 
     # -- receiving ------------------------------------------------------------
     def receive(self, data: bytes | str, now_ns: int = 0) -> None:

@@ -1,7 +1,8 @@
 """The browser console in real Chromium (Playwright) against a real server process and the
 real simulator: values update, a limit violation turns red and raises an alarm that can be
-acknowledged, the console comes back after a server restart, a viewer sees no command
-control, and a director commands the vehicle from the command panel (authority, a
+acknowledged, the console comes back after a server restart (and with `--record`, backfills
+the interval it missed), a targeted alert reaches the console of its position only, a viewer
+sees no command control, and a director commands the vehicle from the command panel (authority, a
 non-hazardous command to COMPLETED with the data rate following it, arm then execute for a
 hazardous one). Screenshots go to out/screenshots/.
 """
@@ -11,14 +12,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import statistics
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from groundstation.auth import TokenIssuer
 from groundstation.simulator.flight import Spike
-from tests.browser import SimThread, browser_missing, chromium, free_port, screenshot
+from tests.browser import SimThread, browser_missing, chromium, free_port, post_json, screenshot
 from tests.live import SECRET, server
 
 _missing = browser_missing()
@@ -51,6 +54,15 @@ def http_args(port: int) -> tuple[str, ...]:
     # A fixed port (not 0): the server's default Origin allowlist is built from --http, and the
     # restart test needs the same port again.
     return ("--http", f"127.0.0.1:{port}")
+
+
+@contextmanager
+def connected_console(pw, *serve: str):
+    """A server (open mode) on a free port and a page whose console connected to it; yields (srv, page)."""
+    with server(*http_args(free_port()), *serve) as srv, chromium(pw) as (ctx, page):
+        page.goto(srv.http_url + "/")
+        expect(page.locator("#conn-state")).to_have_text("CONNECTED", timeout=10_000)
+        yield srv, page
 
 
 def test_values_update_charts_draw_and_the_layout_is_kept(pw):
@@ -131,11 +143,8 @@ def test_a_long_window_is_drawn_one_point_per_pixel_column_and_keeps_its_spikes(
 
 
 def test_limit_violation_turns_red_and_raises_an_alarm_that_can_be_acknowledged(pw):
-    port = free_port()
     # acknowledging needs the engineer role (a viewer sees alarms without the button)
-    with server(*http_args(port), "--open-role", "engineer") as srv, chromium(pw) as (ctx, page):
-        page.goto(srv.http_url + "/")
-        expect(page.locator("#conn-state")).to_have_text("CONNECTED", timeout=10_000)
+    with connected_console(pw, "--open-role", "engineer") as (srv, page):
         # NZ: critical above 6 g. One sample of 9 g, 2.5 s into the flight.
         with SimThread(srv.udp_port, spikes=[Spike("NZ", 2.5, 9.0)]):
             wait_value_changes(page, "NZ")
@@ -193,6 +202,131 @@ def test_console_recovers_after_a_server_restart(pw):
             recovered = time.monotonic() - t0
             screenshot(page, "server-restarted")
         assert recovered < 15
+        assert page.errors == []
+
+
+SERIES_JS = """(name) => { const s = gs.store.series.get(name);
+    return { t: Array.from(s.t.subarray(s.start, s.end)), breaks: s.breaks.slice() }; }"""
+
+
+def test_console_resumes_after_a_restart_with_the_missed_interval_backfilled(pw, tmp_path):
+    """A recording server restarts on the same port; the console is away a little longer than the
+    server (a slow retry). Its resubscribe carries since_ns, and the chart gets what the new
+    server recorded before the console was back: points all through that interval. The time no
+    server ran stays a break in the line."""
+    port = free_port()
+    serve = (*http_args(port), "--record", str(tmp_path))
+    with chromium(pw) as (ctx, page):
+        with server(*serve) as srv, SimThread(srv.udp_port):
+            page.goto(srv.http_url + "/")
+            wait_value_changes(page, "ALT")
+            page.evaluate("""async () => {
+                const { BACKOFF } = await import('/web/app/connection.js');
+                BACKOFF.first = BACKOFF.max = 3000;  // one retry about 3 s after the loss
+                gs.store.onChange((kind) => { if (kind === 'hello') window.helloAt = Date.now() * 1e6; });
+            }""")
+            srv.proc.kill()
+            srv.proc.wait(10)
+        expect(page.locator("#conn-state")).to_have_text(re.compile("RETRY"), timeout=5_000)
+        with server(*serve) as srv2, SimThread(srv2.udp_port):
+            data_from = time.time_ns() + 300_000_000  # the new server's first samples
+            expect(page.locator("#conn-state")).to_have_text("CONNECTED", timeout=15_000)
+            wait_value_changes(page, "ALT", timeout=15)
+            back = page.evaluate("window.helloAt")
+            assert back - data_from > 0.5e9, "the console came back before the server had recorded anything"
+            # the backfill reaches the chart: 20 Hz all through the interval, the break gone
+            inside = []
+            for _ in range(50):
+                series = page.evaluate(SERIES_JS, "ALT")
+                inside = [t for t in series["t"] if data_from / 1e9 <= t <= back / 1e9 - 0.1]
+                if len(inside) >= 0.8 * 20 * (back - data_from) / 1e9:
+                    break
+                page.wait_for_timeout(100)
+            assert len(inside) >= 0.8 * 20 * (back - data_from) / 1e9, (len(inside), (back - data_from) / 1e9)
+            assert max(b - a for a, b in zip(inside, inside[1:])) < 0.2  # no hole in there
+            # one break is left: the time no server ran (nothing recorded), not drawn across
+            page.wait_for_timeout(300)
+            breaks = page.evaluate(SERIES_JS, "ALT")["breaks"]
+            assert len(breaks) == 1 and breaks[0] < data_from / 1e9, (breaks, data_from / 1e9)
+            page.select_option("#window", "10")
+            page.wait_for_timeout(300)
+            screenshot(page, "server-restarted-backfilled")
+        assert page.errors == []
+
+
+def test_a_targeted_alert_reaches_the_consoles_position_and_not_others(pw):
+    # sending an alert needs the engineer role (the open mode's role is everyone's here)
+    with connected_console(pw, "--open-role", "engineer") as (srv, page):
+        page.locator("#position").fill("propulsion")
+        page.locator("#position").press("Enter")  # saved for the user; the console reconnects with it
+        api = srv.http_url + "/api/alert?user=eve"
+        alert = {"text": "check fuel imbalance", "severity": "critical", "positions": ["propulsion"]}
+        for _ in range(50):  # the registry is written a moment after the handshake
+            status, reply = post_json(api, alert)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200 and reply["delivered"] == 1, reply
+        assert reply["consoles"][0]["position"] == "propulsion"
+        item = page.locator("#alerts li.alert")
+        expect(item).to_have_count(1)
+        expect(item).to_have_attribute("data-severity", "critical")
+        expect(item.locator(".alert-text")).to_have_text("check fuel imbalance")
+        expect(item.locator(".alert-from")).to_have_text("from eve")
+        expect(page.locator("#alarms")).to_be_hidden()  # not a limit alarm
+        screenshot(page, "alert")
+        # an alert to another position does not reach this console
+        status, reply = post_json(api, {**alert, "text": "not for you", "positions": ["flight-controls"]})
+        assert status == 404 and reply["delivered"] == 0
+        page.wait_for_timeout(300)
+        expect(page.locator("#alerts li.alert")).to_have_count(1)
+        item.locator("button.alert-dismiss").click()
+        expect(page.locator("#alerts")).to_be_hidden()
+        # the position is kept for the user
+        page.reload()
+        expect(page.locator("#position")).to_have_value("propulsion", timeout=10_000)
+        assert page.errors == []
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_an_edge_console_shows_the_lost_data_path_and_backfills_the_gap(pw, tmp_path):
+    """The edge node loses Redis for a second: the console says DATA PATH LOST meanwhile; then the
+    edge's `gap` breaks the chart lines, and the backfill the console asks for (read from the
+    ingest node's recording, through the edge) fills the hole and the break goes."""
+    from tests.cluster import redis_server
+
+    with redis_server() as rs, \
+            server("--role", "ingest", "--redis", rs.url, "--node", "ingest", "--record", str(tmp_path)) as ingest, \
+            server("--role", "edge", "--redis", rs.url, "--node", "edge1", *http_args(free_port())) as edge, \
+            SimThread(ingest.udp_port), chromium(pw) as (ctx, page):
+        page.goto(edge.http_url + "/")
+        wait_value_changes(page, "ALT")
+        page.evaluate("""gs.store.onChange((kind) => {
+            if (kind === 'gap') window.gapBreaks = gs.store.series.get('ALT').breaks.slice(); })""")
+        bus = page.locator("#bus-state")
+        expect(bus).to_be_hidden()
+        page.wait_for_timeout(1000)  # steady data first
+        lost_at = time.time()
+        rs.kill()
+        expect(bus).to_be_visible(timeout=5_000)
+        expect(bus).to_have_text("DATA PATH LOST")
+        screenshot(page, "edge-data-path-lost")
+        page.wait_for_timeout(1000)
+        rs.start()  # same port, empty
+        expect(bus).to_be_hidden(timeout=10_000)
+        # a gap (or two: frames lost, then the bus reconnected) breaks the lines
+        page.wait_for_function("window.gapBreaks && window.gapBreaks.length >= 1", timeout=10_000)
+        # the backfill fills the hole: the break goes, points all along
+        page.wait_for_function("gs.store.series.get('ALT').breaks.length === 0", timeout=10_000)
+        # (and frames the bus lost while it reconnected come with the catch-up backfill after it)
+        for _ in range(60):
+            t = [x for x in page.evaluate(SERIES_JS, "ALT")["t"] if x >= lost_at - 0.5]
+            holes = [(round(a - lost_at, 3), round(b - a, 3)) for a, b in zip(t, t[1:]) if b - a >= 0.2]
+            if t[-1] > lost_at + 1.5 and not holes:
+                break
+            page.wait_for_timeout(200)
+        assert t[-1] > lost_at + 1.5 and not holes, holes
+        screenshot(page, "edge-gap-backfilled")
         assert page.errors == []
 
 

@@ -1,7 +1,8 @@
 // Strip charts with uPlot: one chart per parameter, the last value as a line and, when an
 // update interval held several samples, the interval's min/max as an envelope band (so a
 // spike that decimation folded into one point still shows). Charts are redrawn on animation
-// frames, only when their series changed, and not at all while paused.
+// frames, only when their series changed, and not at all while paused. A hole in the data (a
+// gap or a reconnect that no backfill filled) breaks the line and the envelope.
 import uPlot from "../vendor/uPlot.esm.js";
 import { el, fmtValue, limitClass, setText } from "./format.js";
 import { decimate } from "./series.js";
@@ -9,6 +10,7 @@ import { decimate } from "./series.js";
 const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
 const AXIS = { stroke: "#8a96a8", grid: { stroke: "#263040", width: 1 }, ticks: { stroke: "#263040", width: 1 } };
 const HEIGHT = 150;
+const NO_GAPS = [];
 
 function limitLines(entry) {
   const [cl, wl, wh, ch] = entry?.limits || [];
@@ -23,7 +25,7 @@ function limitLines(entry) {
  * pixel column, filled and outlined thin so that a spike one interval wide stays visible.
  * (Cheaper than uPlot's bands, which clip with the series paths.)
  */
-function drawEnvelope(u, color) {
+function drawEnvelope(u, color, gaps) {
   const [t, mx, mn] = u.data;
   const n = t.length;
   if (n < 2) return;
@@ -47,7 +49,12 @@ function drawEnvelope(u, color) {
   cols.push(px, hi, lo);
   ctx.save();
   ctx.beginPath();
-  ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+  let from = bbox.left;
+  for (const [x0, x1] of gaps) { // the envelope breaks where the line does
+    ctx.rect(from, bbox.top, Math.max(0, x0 - from), bbox.height);
+    from = x1;
+  }
+  ctx.rect(from, bbox.top, Math.max(0, bbox.left + bbox.width - from), bbox.height);
   ctx.clip();
   ctx.beginPath();
   for (let j = 0; j < cols.length; j += 3) ctx.lineTo(cols[j], u.valToPos(cols[j + 1], "y", true));
@@ -59,6 +66,27 @@ function drawEnvelope(u, color) {
   ctx.strokeStyle = color + "80";
   ctx.stroke();
   ctx.restore();
+}
+
+/**
+ * The pixel ranges [x0, x1] (canvas pixels) to leave blank for the series' breaks: from the
+ * point at or before each break time to the first point after it (none: nothing to break).
+ */
+function breakGaps(u, breaks) {
+  const t = u.data[0];
+  const out = [];
+  for (const b of breaks) {
+    let lo = 0;
+    let hi = t.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (t[mid] <= b) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0 || lo === t.length) continue;
+    out.push([Math.round(u.valToPos(t[lo - 1], "x", true)) + 1, Math.round(u.valToPos(t[lo], "x", true)) - 1]);
+  }
+  return out;
 }
 
 /** Warning (amber) and critical (red) limits as horizontal lines. */
@@ -96,6 +124,7 @@ class StripChart {
     this.visible = true; // set by the IntersectionObserver of Charts
     this.band = true;
     this.decimated = []; // reused arrays of decimate()
+    this.breaks = []; // the series' break times (rarely any)
     const self = this;
     this.u = new uPlot({
       width: 300,
@@ -119,10 +148,11 @@ class StripChart {
         // min and max take part in the y range, but are drawn by drawEnvelope (below)
         { label: "max", paths: () => null, points: { show: false } },
         { label: "min", paths: () => null, points: { show: false } },
-        { label: name, stroke: color, width: 1, points: { show: false } },
+        { label: name, stroke: color, width: 1, points: { show: false },
+          gaps: (u, si, i0, i1, nullGaps) => (self.breaks.length ? breakGaps(u, self.breaks) : nullGaps) },
       ],
       hooks: {
-        drawAxes: [(u) => self.band && drawEnvelope(u, color)],
+        drawAxes: [(u) => self.band && drawEnvelope(u, color, self.breaks.length ? breakGaps(u, self.breaks) : NO_GAPS)],
         draw: [(u) => drawLimitLines(u, self.lines)],
       },
     }, [[], [], [], []], this.plotEl);
@@ -151,6 +181,7 @@ class StripChart {
     const s = this.store.series.get(this.name);
     if (!s || paused || !this.visible || (!force && s.version === this.version)) return false;
     this.version = s.version;
+    this.breaks = s.breaks;
     const latest = s.lastTime;
     if (!Number.isFinite(latest)) {
       this.u.setData([[], [], [], []]);

@@ -72,7 +72,9 @@ export function expandMessage(m) {
   return (m.frames || []).map((f) => withArrays(Object.assign(f, { seq: m.seq })));
 }
 
-/** A client message as a binary msgpack frame. */
+const INT64 = { useBigInt64: true };
+
+/** A client message as a binary msgpack frame; BigInt fields (since_ns) go as 64-bit integers. */
 export function encodeMessage(message) {
-  return encode(message);
+  return encode(message, Object.values(message).some((v) => typeof v === "bigint") ? INT64 : undefined);
 }

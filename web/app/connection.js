@@ -12,9 +12,11 @@ export class Connection {
    * @param {() => string|null} o.token      the stored token, or null (open mode)
    * @param {(m: object) => void} o.onMessage every decoded server message
    * @param {(s: object) => void} o.onState   {state: "connecting"|"open"|"waiting"|"signin", ...}
+   * @param {() => object} [o.query]          extra query parameters, e.g. {position: "propulsion"}
    */
-  constructor({ token, onMessage, onState, path = "/ws/telemetry" }) {
+  constructor({ token, onMessage, onState, path = "/ws/telemetry", query = () => ({}) }) {
     this.token = token;
+    this.query = query; // more query parameters of the handshake ({position}), empty values left out
     this.onMessage = onMessage;
     this.onState = onState;
     this.path = path;
@@ -28,8 +30,12 @@ export class Connection {
 
   url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = new URLSearchParams();
     const t = this.token();
-    return `${proto}//${location.host}${this.path}${t ? `?token=${encodeURIComponent(t)}` : ""}`;
+    if (t) q.set("token", t);
+    for (const [k, v] of Object.entries(this.query())) if (v) q.set(k, v);
+    const qs = q.toString();
+    return `${proto}//${location.host}${this.path}${qs ? `?${qs}` : ""}`;
   }
 
   start() {

@@ -1,6 +1,7 @@
 // The console: wires the connection, the store and the views, keeps the layout and the
 // subscription in step, and draws on animation frames.
 import { AlarmBanner } from "./alarms.js";
+import { AlertStrip } from "./alerts.js";
 import { ParamBrowser } from "./browser.js";
 import { Charts } from "./charts.js";
 import { PROTOCOL_VERSION } from "./codec.js";
@@ -8,6 +9,8 @@ import { mountCommandPanel } from "./command/panel.js";
 import { CommandStrip } from "./command/strip.js";
 import { Connection } from "./connection.js";
 import { RATES, WINDOWS, defaultLayout, loadLayout, saveLayout } from "./layout.js";
+import { PositionField, tokenUser } from "./position.js";
+import { Resume } from "./resume.js";
 import { SignIn, auth } from "./signin.js";
 import { StatusBar } from "./status.js";
 import { Store } from "./store.js";
@@ -35,8 +38,13 @@ const table = new ParamTable($("#table"), store, { onRemove: (name) => toggle(na
 const charts = new Charts($("#charts"), store, { onRemove: (name) => toggle(name, "chart", false) });
 charts.onVisible = () => schedule();
 const commandStrip = new CommandStrip($("#cmd-strip"));
+const alertStrip = new AlertStrip($("#alerts"), store);
 const signin = new SignIn(() => conn.start());
-const conn = new Connection({ token: () => auth.token(), onMessage, onState });
+// the position goes in the handshake: a new one takes a reconnect (which resumes with backfill)
+const position = new PositionField($(".top"), () => tokenUser(auth.token()) || store.hello?.user || "operator",
+  () => { if (!conn.stopped) { conn.stop(); conn.start(); } });
+const conn = new Connection({ token: () => auth.token(), onMessage, onState, query: () => ({ position: position.value() }) });
+const resume = new Resume(store, (m) => conn.send(m));
 
 // -- controls ----------------------------------------------------------------------
 const windowSel = $("#window");
@@ -117,13 +125,15 @@ function subscribe() {
     pendingSub = null;
     return;
   }
-  pendingSub = conn.send({ type: "subscribe", names, rate: layout.rate });
+  pendingSub = conn.send({ type: "subscribe", names, rate: layout.rate, ...resume.subscribeFields() });
+  resume.subscribeSent(pendingSub);
 }
 
 function onMessage(m) {
   stats.messages++;
   if (m.type === "hello") store.reset();
   store.apply(m);
+  resume.apply(m);
   switch (m.type) {
     case "hello":
       if (m.protocol !== PROTOCOL_VERSION) {
@@ -135,6 +145,8 @@ function onMessage(m) {
       status.hasToken = !!auth.token();
       pendingSub = null;
       ensureLayout();
+      position.refresh();
+      resume.sessionStarted(layout ? [...layout.table, ...layout.charts] : []);
       browser.renderCatalog();
       table.refreshCatalog();
       charts.refreshCatalog();
@@ -270,6 +282,10 @@ function frame(now) {
     charts.renderHeads(now);
     d.values = false;
     lastText = now;
+  }
+  if (d.alerts) {
+    alertStrip.render();
+    d.alerts = false;
   }
   if (d.alarms) {
     alarms.render();

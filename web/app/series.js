@@ -1,7 +1,9 @@
 // Per-parameter time series for the strip charts: time (s), min, max, last of each
 // decimation interval, in contiguous Float64Arrays so a chart gets zero-copy views.
 // Appends go at the end; when the buffer is full the newest half moves to the front.
-// decimate() reduces a window to one point per pixel column for drawing.
+// decimate() reduces a window to one point per pixel column for drawing. Backfilled rows
+// are merged in by time (rare); `breaks` are times after which the line must not be drawn
+// on to the next point (a hole in the data that no backfill has filled yet).
 
 export class Series {
   constructor(capacity = 4096) {
@@ -13,6 +15,7 @@ export class Series {
     this.start = 0;
     this.end = 0;
     this.version = 0; // bumped on every change, so charts redraw only when needed
+    this.breaks = []; // sorted times (s): no line from the point at this time to the next one
   }
 
   get length() {
@@ -36,6 +39,54 @@ export class Series {
 
   clear() {
     this.start = this.end = 0;
+    this.breaks = [];
+    this.version++;
+  }
+
+  /** A hole in the data after the newest point (a gap, a reconnect): drawn as a break. */
+  markBreak() {
+    const t = this.lastTime;
+    this.breaks = this.breaks.filter((b) => b >= this.t[this.start]); // those still held
+    if (t === t && !this.breaks.includes(t)) this.breaks.push(t);
+    this.version++;
+  }
+
+  /**
+   * After a backfill: drop the break at time b if the hole after it was filled, that is if the
+   * next point comes within twice the spacing of the points before b (or `minStep` s).
+   */
+  settleBreak(b, minStep) {
+    const i = this.indexAt(b);
+    if (i + 1 >= this.end || this.t[i] !== b) return;
+    const step = i > this.start ? Math.max(b - this.t[i - 1], minStep) : minStep;
+    if (this.t[i + 1] - b > 2 * step) return;
+    this.breaks = this.breaks.filter((x) => x !== b);
+    this.version++;
+  }
+
+  /** Merge rows sorted by time (backfill) with the points held; points at the same time are kept once. */
+  merge(t, min, max, last) {
+    const n = t.length;
+    if (!n) return;
+    const old = this.end - this.start;
+    const add = [t, min, max, last];
+    const out = add.map(() => new Float64Array(old + n));
+    const src = [this.t, this.min, this.max, this.last];
+    let i = this.start;
+    let j = 0;
+    let k = 0;
+    while (i < this.end || j < n) {
+      const fromOld = j >= n || (i < this.end && this.t[i] <= t[j]);
+      if (fromOld && j < n && this.t[i] === t[j]) j++; // the same point twice
+      for (let a = 0; a < 4; a++) out[a][k] = fromOld ? src[a][i] : add[a][j];
+      if (fromOld) i++;
+      else j++;
+      k++;
+    }
+    const keep = Math.min(k, this.cap);
+    for (let a = 0; a < 4; a++) src[a].set(out[a].subarray(k - keep, k), 0);
+    this.start = 0;
+    this.end = keep;
     this.version++;
   }
 

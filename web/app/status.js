@@ -1,5 +1,5 @@
-// The header's status: connection, link state, data age, sequence gaps, the REPLAY
-// indicator and who is signed in.
+// The header's status: connection, link state, the edge node's data path (while lost), data
+// age, sequence gaps, the REPLAY indicator and who is signed in.
 import { el, fmtAge, setText } from "./format.js";
 
 export class StatusBar {
@@ -7,13 +7,14 @@ export class StatusBar {
     this.store = store;
     this.conn = el("span", { class: "badge conn", id: "conn-state" });
     this.link = el("span", { class: "badge link", id: "link-state" });
+    this.bus = el("span", { class: "badge bus", id: "bus-state", hidden: true }, "DATA PATH LOST");
     this.age = el("span", { class: "age", id: "data-age" });
     this.gaps = el("span", { class: "gaps", id: "seq-gaps" });
     this.replay = el("span", { class: "badge replay", id: "replay", hidden: true, title: "the data is a recording being replayed, not live" }, "REPLAY");
     this.who = el("span", { class: "who", id: "who" });
     this.signOut = el("button", { class: "sign-out", hidden: true, onclick: onSignOut }, "Sign out");
     this.notice = el("span", { class: "notice", id: "notice" });
-    container.append(this.replay, this.conn, this.link, this.age, this.gaps, this.notice, this.who, this.signOut);
+    container.append(this.replay, this.conn, this.link, this.bus, this.age, this.gaps, this.notice, this.who, this.signOut);
     this.connState = { state: "idle" };
     this.hasToken = false;
   }
@@ -37,6 +38,9 @@ export class StatusBar {
     const link = this.store.link || {};
     const lstate = live ? link.state || "WAITING" : "UNKNOWN";
     this._set(this.link, `LINK ${lstate}`, `badge link ${lstate === "OK" ? "ok" : lstate === "LOST" ? "bad" : "warn"}`, link.reason || "");
+    const bus = this.store.bus;
+    this.bus.hidden = !(live && bus?.state === "LOST");
+    this.bus.title = bus?.node ? `the edge node ${bus.node} gets no data from the ingest node (its bus is down)` : "";
     const age = live ? this.store.dataAge(now) : null;
     this._set(this.age, `data age ${fmtAge(age)}`, `age ${age !== null && age > 2000 ? "stale" : ""}`);
     this._set(this.gaps, this.store.gaps ? `seq gaps ${this.store.gaps}` : "", "gaps");

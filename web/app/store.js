@@ -1,10 +1,12 @@
 // The console's state: catalog, latest values with limit states, chart series, alarms,
-// link and source. Messages from the server go in through apply(); views read the state
-// and the `dirty` flags on the next animation frame (never once per message).
+// link, source, the data path of an edge node (bus) and targeted alerts. Messages from the
+// server go in through apply(); views read the state and the `dirty` flags on the next
+// animation frame (never once per message).
 import { Series } from "./series.js";
 
 export const LIMIT_HOLD_MS = 1500; // a limit colour stays at least this long (a one-sample spike is seen)
 export const MAX_WINDOW_S = 300;
+export const MAX_ALERTS = 8; // targeted alerts kept, newest first
 
 export class Store {
   constructor() {
@@ -17,6 +19,8 @@ export class Store {
     this.alarms = new Map(); // alarm id -> alarm (wire form)
     this.link = { state: "WAITING", reason: "not connected" };
     this.source = { replay: false };
+    this.bus = null; // the edge node's data path: {state: "LOST"|"OK", node}, null when not an edge
+    this.alerts = []; // targeted alerts (wire form, plus `dismissed`), newest first
     this.rate = 20;
     this.lastSeq = 0;
     this.gaps = 0;
@@ -26,7 +30,7 @@ export class Store {
     this.serverLagMs = 0; // from the server's arrival of the data to its tick
     this.notice = null; // {text, level, at}
     this.subscriptions = new Map(); // sub id -> {ids, rate}
-    this.dirty = { catalog: true, values: true, alarms: true, status: true, series: true };
+    this.dirty = { catalog: true, values: true, alarms: true, alerts: true, status: true, series: true };
     this.listeners = new Set();
   }
 
@@ -75,7 +79,10 @@ export class Store {
 
   apply(m) {
     if (typeof m.seq === "number") {
-      if (this.lastSeq && m.seq !== this.lastSeq + 1) this.gaps += Math.max(0, m.seq - this.lastSeq - 1);
+      if (this.lastSeq && m.seq > this.lastSeq + 1) {
+        this.gaps += m.seq - this.lastSeq - 1;
+        this._emit("skipped", m); // bundles conflated away (a slow console), before `m` is taken
+      }
       this.lastSeq = m.seq;
     }
     const handler = this[`_on_${m.type}`];
@@ -88,6 +95,7 @@ export class Store {
     this.setCatalog(m.catalog);
     this.link = m.link || this.link;
     this.source = m.source || { replay: false };
+    this.bus = null;
     this.alarms = new Map((m.alarms || []).map((a) => [a.id, a]));
     this.dirty.alarms = this.dirty.status = true;
   }
@@ -106,6 +114,61 @@ export class Store {
   _on_link(m) {
     this.link = m;
     this.dirty.status = true;
+  }
+
+  _on_bus(m) {
+    this.bus = m;
+    this.dirty.status = true;
+  }
+
+  /** Telemetry of a subscription went missing on the way (edge node): a break in its charts. */
+  _on_gap(m) {
+    for (const s of this.seriesOfSub(m.sub)) s.markBreak();
+    this.note(`data gap: ${m.reason || "frames lost"}`, "warn");
+    this.dirty.series = true;
+  }
+
+  /** Recorded rows of a subscription (backfill): merged into the charted series by time. */
+  _on_backfill(m) {
+    const rows = new Map(); // name -> row indexes
+    for (let i = 0; i < m.ids.length; i++) {
+      const p = this.byId.get(m.ids[i]);
+      if (!p || !this.series.has(p.name)) continue;
+      if (!rows.has(p.name)) rows.set(p.name, []);
+      rows.get(p.name).push(i);
+    }
+    for (const [name, r] of rows) {
+      const pick = (a, scale = 1) => Float64Array.from(r, (i) => a[i] / scale);
+      this.series.get(name).merge(pick(m.last_t, 1e9), pick(m.min), pick(m.max), pick(m.last));
+    }
+    this.dirty.series = true;
+  }
+
+  _on_alert(m) {
+    this.alerts = [m, ...this.alerts.filter((a) => a.alert !== m.alert)].slice(0, MAX_ALERTS);
+    this.dirty.alerts = true;
+  }
+
+  dismissAlert(id) {
+    for (const a of this.alerts) if (a.alert === id) a.dismissed = true;
+    this.dirty.alerts = true;
+  }
+
+  /** The charted series of a subscription's parameters. */
+  seriesOfSub(sub) {
+    const ids = this.subscriptions.get(sub)?.ids || [];
+    return ids.map((id) => this.series.get(this.byId.get(id)?.name)).filter(Boolean);
+  }
+
+  /**
+   * The newest sample time (ns) held for any of `names`, or 0: from the charted series (data
+   * and backfill, never a snapshot's newest value past a hole), else from the latest values.
+   */
+  newestNs(names) {
+    let t = 0;
+    for (const name of names) if (this.series.get(name)?.length) t = Math.max(t, this.series.get(name).lastTime * 1e9);
+    if (!t) for (const name of names) t = Math.max(t, this.values.get(name)?.t || 0);
+    return t;
   }
 
   _on_subscribed(m) {
@@ -177,6 +240,7 @@ export class Store {
   }
 
   _on_error(m) {
+    if (m.code === "backfill_unavailable" || m.code === "backfill_busy") return; // see resume.js
     this.note(`server: ${m.message || m.code}`, "error");
   }
 

@@ -110,7 +110,3 @@ class SeqTracker:
         missed = seq - last - 1 if seq > last else 1
         self.missed += missed
         return missed
-
-    def reset(self) -> None:
-        """Forget the sequence (after a reconnect, the next frame starts afresh)."""
-        self.last.clear()

@@ -25,6 +25,8 @@ from .envelope import BusMessageError, TierFrame, pack, pack_tier, unpack, unpac
 
 __all__ = ["RedisBus"]
 
+MAX_BACKOFF_S = 1.0  # reconnect and write retries: 0.1 s doubling to this
+
 _HOLDS = "local cur = redis.call('GET', KEYS[1]) local mine = cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n'"
 _ACQUIRE = _HOLDS + """
 if ARGV[4] == '1' or not cur or mine then
@@ -139,7 +141,7 @@ class RedisBus(Bus):
                     self._state = state  # the state is idempotent: keep it for the next try
                 log_event("bus_write_failed", logging.WARNING, error=str(exc)[:200], dropped=len(batch))
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
                 if self._state is not None:
                     self._wake.set()
 
@@ -186,7 +188,7 @@ class RedisBus(Bus):
             except (RedisError, OSError) as exc:
                 self._set_connected(False, str(exc))
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             finally:
                 try:
                     await pubsub.aclose()

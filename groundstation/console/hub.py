@@ -85,7 +85,7 @@ class Hub:
     def hello(self, s: ConsoleSession, now_ns: int) -> dict:
         extra = self.hello_extra() if self.hello_extra else {}
         return {**extra, "type": "hello", "protocol": PROTOCOL_VERSION, "session": s.id, "user": s.principal.user,
-                "role": s.principal.role, "server_ns": now_ns, "rates": [1, 50], "catalog": self.catalog.as_wire(),
+                "role": s.principal.role, "position": s.principal.position, "server_ns": now_ns, "rates": [1, 50], "catalog": self.catalog.as_wire(),
                 "link": self.link_provider() if self.link_provider else self.link, "source": self.source,
                 "alarms": self.alarms.as_wire()}
 

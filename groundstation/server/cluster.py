@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-from typing import TYPE_CHECKING
 
 from ..bus import INGEST, Bus
 from ..bus.envelope import pack_snapshot

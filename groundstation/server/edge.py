@@ -57,7 +57,8 @@ class EdgeStation(GroundStation):
         hub = self.hub
         hub.alarms = _AlarmMirror()
         hub.link_provider = lambda: self.state.get("link", hub.link)
-        hub.hello_extra = lambda: self.state.get("extra", {})
+        hub.hello_extra = lambda: {**self.state.get("extra", {}),
+                                   "bus": {"state": "OK" if bus.connected else "LOST", "node": bus.node}}
         hub.forward = self._forward_ack
         hub.backfill_provider = self._forward_backfill
         bus.on_tier = self._on_tier
@@ -164,8 +165,7 @@ class EdgeStation(GroundStation):
 
     async def _recovered(self) -> None:
         await self._resync()
-        self.seq.reset()
-        self.registry.refresh()
+        self.registry.refresh()  # the tier sequence is kept: frames the ingest node could not publish show as a gap
         self._push_demand(force=True)
         now = now_ns()
         for rate in list(self.hub.tiers):
@@ -214,6 +214,10 @@ class EdgeStation(GroundStation):
 
     def _forward_backfill(self, session, sub, since_ns: int, request_id: int | None, now_ns: int) -> None:
         """The ingest node records: it reads the interval and sends the replies to this session."""
+        if not self.bus.connected:
+            session.send({"type": "error", "id": request_id, "code": "backfill_busy",
+                          "message": "this edge has lost the bus for now; ask again in a few seconds"}, now_ns)
+            return
         self.bus.request({"kind": "backfill", "reply_to": self.bus.node, "session": session.id,
                           "sub": {"id": sub.id, "rate": sub.rate, "ids": [int(i) for i in sub.ids]},
                           "since_ns": since_ns, "request_id": request_id})

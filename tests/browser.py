@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import urllib.error
@@ -39,13 +38,6 @@ def browser_missing() -> str | None:
     if not (VENDOR / "uPlot.esm.js").is_file():
         return "web/vendor/ is not built (node/npm missing? bash scripts/bootstrap.sh runs npm ci && npm run build)"
     return None
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the server binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

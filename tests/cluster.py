@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,13 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tests.live import Server, Sim, server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live import Server, Sim, free_port, server
 
 
 @dataclass

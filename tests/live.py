@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,13 @@ from groundstation.simulator.vehicle import Vehicle
 SECRET = "test-secret-" + "x" * 40
 _BLOBS = {"ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "count": "<u4", "last_t": "<i8",
           "limit": "<i1", "value": "<f8", "t": "<i8"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the server binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass

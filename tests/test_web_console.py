@@ -21,8 +21,8 @@ import pytest
 
 from groundstation.auth import TokenIssuer
 from groundstation.simulator.flight import Spike
-from tests.browser import SimThread, browser_missing, chromium, free_port, post_json, screenshot
-from tests.live import SECRET, server
+from tests.browser import SimThread, browser_missing, chromium, post_json, screenshot
+from tests.live import SECRET, free_port, server
 
 _missing = browser_missing()
 pytestmark = pytest.mark.skipif(_missing is not None, reason=f"browser tests skipped: {_missing}")

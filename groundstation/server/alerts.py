@@ -12,7 +12,6 @@ import logging
 
 from tornado.web import HTTPError, RequestHandler
 
-from ..auth import AuthError
 from ..logs import audit_event, log_event
 from ..targeting import AlertError, by_node, parse_alert, select
 from .station import GroundStation, now_ns
@@ -27,15 +26,9 @@ class _RegistryHandler(RequestHandler):
         self.station = station
 
     def prepare(self) -> None:
-        from .app import authenticate  # late import: app imports this module
+        from .app import authorize  # late import: app imports this module
 
-        origin = self.request.headers.get("Origin")
-        if origin is not None:
-            try:
-                self.station.origin_policy.check(origin)
-            except AuthError as exc:
-                raise HTTPError(403, reason=str(exc)[:200]) from None
-        self.principal = authenticate(self.station, self, min_role="engineer")
+        self.principal = authorize(self.station, self, "engineer", "api_refused")
 
     def _json(self, obj, status: int = 200) -> None:
         self.set_status(status)

@@ -20,7 +20,7 @@ from .guard import GuardedSocket
 from .limits import audit_refusal
 from .station import GroundStation, now_ns
 
-__all__ = ["make_app", "authenticate", "TelemetrySocket"]
+__all__ = ["make_app", "authenticate", "authorize", "TelemetrySocket"]
 
 
 class _Base(RequestHandler):
@@ -65,13 +65,31 @@ def authenticate(station: GroundStation, handler: RequestHandler, min_role: str 
     return Principal(user=p.user, role=str(p.role), position=position[:64], expires_at=p.expires_at)
 
 
+def authorize(station: GroundStation, handler: RequestHandler, min_role: str, refused: str) -> Principal:
+    """An HTTP API request or non-console handshake: the Origin if the client sent one (browsers),
+    then ``authenticate``; every refusal is audited as ``refused`` (e.g. ``command_refused``)."""
+    origin = handler.request.headers.get("Origin")
+    if origin is not None:
+        try:
+            station.origin_policy.check(origin)
+        except AuthError as exc:
+            station.metrics.auth_refusals.inc()
+            audit_refusal(refused, exc.code, str(exc), path=handler.request.path, remote=handler.request.remote_ip,
+                          origin=origin)
+            raise HTTPError(403, reason=str(exc)[:200]) from None
+    try:
+        return authenticate(station, handler, min_role=min_role)
+    except HTTPError as exc:
+        log_event(refused, logging.WARNING, status=exc.status_code, reason=exc.reason, path=handler.request.path)
+        raise
+
+
 class TelemetrySocket(GuardedSocket):
     """``/ws/telemetry``: moves bytes between a console and its ``ConsoleSession``."""
 
     def initialize(self, station: GroundStation) -> None:
         self.station = station
         self.session = None
-        self._registered: str | None = None  # the console registry key
         self._writing = False  # a stream write is in flight
         self._direct = True  # frames written to the stream ourselves (no compression)
         self._closed = False
@@ -104,9 +122,7 @@ class TelemetrySocket(GuardedSocket):
         outbox.on_ready = self._kick
         self.session = hub.connect(self.principal, now_ns(), outbox=outbox)
         self.station.closers[self.session.id] = self._close
-        if self.station.registry is not None:
-            self._registered = self.station.registry.add("console", self.session.id, self.principal,
-                                                         self.request.remote_ip, now_ns())
+        self.register("console", self.session.id, self.principal)
         self.station.metrics.consoles.set(len(hub.sessions))
         log_event("console_open", session=self.session.id, user=self.principal.user, role=self.principal.role,
                   remote=self.request.remote_ip)
@@ -128,8 +144,7 @@ class TelemetrySocket(GuardedSocket):
         if self.session is not None and self.session.id in self.station.closers:
             self.station.hub.disconnect(self.session)
             self.station.closers.pop(self.session.id, None)
-            if self.station.registry is not None and self._registered:
-                self.station.registry.remove(self._registered)
+            self.unregister()
             self.station.metrics.consoles.set(len(self.station.hub.sessions))
             self.station.metrics.drops.inc(self.session.outbox.dropped)
             log_event("console_close", session=self.session.id, code=self.close_code, reason=self.close_reason,

@@ -228,23 +228,9 @@ def _error(msg: dict, code: str, message: str) -> dict:
 
 
 def _authorize(station: GroundStation, handler: RequestHandler):
-    from .app import authenticate  # late import: app imports this module
+    from .app import authorize  # late import: app imports this module
 
-    origin = handler.request.headers.get("Origin")
-    if origin is not None:
-        try:
-            station.origin_policy.check(origin)
-        except AuthError as exc:
-            station.metrics.auth_refusals.inc()
-            audit_refusal("command_refused", exc.code, str(exc), path=handler.request.path,
-                          remote=handler.request.remote_ip, origin=origin)
-            raise HTTPError(403, reason=str(exc)[:200]) from None
-    try:
-        return authenticate(station, handler, min_role="director")
-    except HTTPError as exc:
-        log_event("command_refused", logging.WARNING, status=exc.status_code, reason=exc.reason,
-                  path=handler.request.path)
-        raise
+    return authorize(station, handler, "director", "command_refused")
 
 
 class CommandSocket(GuardedSocket):
@@ -272,9 +258,7 @@ class CommandSocket(GuardedSocket):
     def open(self) -> None:
         self.guard_open(0)  # the connection limit here; the message rate is MESSAGES_PER_SECOND below
         self.center.sockets.add(self)
-        registry = self.center.station.registry
-        self._registered = None if registry is None else registry.add(
-            "command", id(self), self.principal, self.request.remote_ip, now_ns())
+        self.register("command", id(self), self.principal)
         log_event("command_open", user=self.principal.user, role=self.principal.role)
         self.send({"type": "hello", "protocol": 1, "user": self.principal.user, "role": self.principal.role,
                    **self.center.hello_extra()})
@@ -319,8 +303,7 @@ class CommandSocket(GuardedSocket):
     def on_close(self) -> None:
         self.guard_close()
         self.center.sockets.discard(self)
-        if getattr(self, "_registered", None):
-            self.center.station.registry.remove(self._registered)
+        self.unregister()
 
 
 class CommandApi(RequestHandler):

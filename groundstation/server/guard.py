@@ -61,6 +61,21 @@ class GuardedSocket(WebSocketHandler):
 
         conn.close = closing  # Tornado closes through this for 1009 and ping timeouts too
 
+    _registered: str | None = None  # this connection's key in the console registry
+
+    def register(self, kind: str, conn: int, principal) -> None:
+        """Enter this connection in the bus's console registry (when the station has one)."""
+        from .station import now_ns
+
+        registry = self.station.registry
+        if registry is not None:
+            self._registered = registry.add(kind, conn, principal, self.request.remote_ip, now_ns())
+
+    def unregister(self) -> None:
+        if self._registered is not None:
+            self.station.registry.remove(self._registered)
+            self._registered = None
+
     def on_server_close(self, code: int | None, reason: str | None) -> None:
         """The server sent a close frame: audit what is a refusal (a handler may extend this)."""
         if code == 1009:

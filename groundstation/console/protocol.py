@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "PROTOCOL_VERSION",
     "MAX_MESSAGE_BYTES",
+    "ABORT_MESSAGE_BYTES",
     "MIN_RATE",
     "MAX_RATE",
     "CLOSE_TOO_SLOW",
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 64 * 1024  # client messages; larger ones close with 1009
+MAX_MESSAGE_BYTES = 64 * 1024  # client messages; larger ones are read, then closed with 1009
+ABORT_MESSAGE_BYTES = 1 << 20  # past this a frame is not even read: close 1009 and drop the connection
 MIN_RATE, MAX_RATE = 1, 50
 CLOSE_TOO_SLOW = 4008  # the console could not keep up past the bound
 CLOSE_UNAUTHORIZED = 4001  # token missing, invalid or expired

@@ -7,13 +7,13 @@ import logging
 import socket
 from pathlib import Path
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import SSLIOStream, StreamClosedError
 from tornado.web import Application, HTTPError, RequestHandler, StaticFileHandler
 from tornado.websocket import WebSocketClosedError
 
 from ..auth import AuthError, token_from_request
 from ..console.outbox import Outbox
-from ..console.protocol import MAX_MESSAGE_BYTES
+from ..console.protocol import ABORT_MESSAGE_BYTES, MAX_MESSAGE_BYTES
 from ..console.session import Principal
 from ..logs import log_event
 from .guard import GuardedSocket
@@ -92,6 +92,7 @@ class TelemetrySocket(GuardedSocket):
         self.session = None
         self._writing = False  # a stream write is in flight
         self._direct = True  # frames written to the stream ourselves (no compression)
+        self._raw = True  # ... and straight to the socket when the stream has nothing queued (not TLS)
         self._closed = False
 
     def check_origin(self, origin: str) -> bool:
@@ -119,6 +120,7 @@ class TelemetrySocket(GuardedSocket):
         outbox = Outbox(max_behind_s=self.station.config.console_max_behind_s)
         conn = self.ws_connection
         self._direct = getattr(conn, "_compressor", None) is None and hasattr(conn, "stream")
+        self._raw = self._direct and not isinstance(conn.stream, SSLIOStream)  # TLS: through the stream only
         outbox.on_ready = self._kick
         self.session = hub.connect(self.principal, now_ns(), outbox=outbox)
         self.station.closers[self.session.id] = self._close
@@ -129,6 +131,8 @@ class TelemetrySocket(GuardedSocket):
         self._kick()  # the hello, queued before the session was known here
 
     def on_message(self, message) -> None:
+        if self.guard_size(message, MAX_MESSAGE_BYTES):
+            return
         if self.session is not None and (v := self.guard_message()).action == "ok":
             self.session.receive(message, now_ns())
         elif self.session is not None and v.reply:
@@ -166,9 +170,10 @@ class TelemetrySocket(GuardedSocket):
             chunks.append(data)
         if not chunks:
             return
+        fut = None
         try:
             if self._direct:
-                fut = self.ws_connection.stream.write(b"".join([ws_frame(c) for c in chunks]))
+                fut = self._send(b"".join([ws_frame(c) for c in chunks]))
             else:
                 for c in chunks:
                     fut = self.write_message(c, binary=True)
@@ -176,9 +181,24 @@ class TelemetrySocket(GuardedSocket):
             return
         if outbox.close_reason:
             self._close(4008, f"too slow: {outbox.close_reason}"[:120])
-        elif not fut.done():
+        elif fut is not None and not fut.done():
             self._writing = True
             fut.add_done_callback(self._written)
+
+    def _send(self, data: bytes):
+        """Framed bytes to the socket: straight into the kernel when the stream has nothing queued
+        (the common case: no future, no stream buffer), else what is left through the stream,
+        which keeps the order and reports errors. Returns the stream's future, or None if all sent."""
+        stream = self.ws_connection.stream
+        if self._raw and not stream.writing() and not stream.closed():
+            try:
+                sent = stream.socket.send(data)
+            except OSError:  # would block, or an error the stream write below reports
+                sent = 0
+            if sent == len(data):
+                return None
+            data = memoryview(data)[sent:]
+        return stream.write(data)
 
     def _written(self, fut) -> None:
         self._writing = False
@@ -225,7 +245,7 @@ def make_app(station: GroundStation, extra_handlers: list | None = None) -> Appl
         log_function=_log_request,
         websocket_ping_interval=station.config.ping_interval_s,
         websocket_ping_timeout=station.config.ping_timeout_s,
-        websocket_max_message_size=MAX_MESSAGE_BYTES,
+        websocket_max_message_size=ABORT_MESSAGE_BYTES,
     )
 
 

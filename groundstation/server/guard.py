@@ -82,6 +82,16 @@ class GuardedSocket(WebSocketHandler):
             audit_refusal("message_refused", "too_large", reason or "message too big", path=self.request.path,
                           remote=self.request.remote_ip, user=getattr(self.principal, "user", None))
 
+    def guard_size(self, message: bytes | str, limit: int) -> bool:
+        """Close with 1009 (audited) if ``message`` is over ``limit`` bytes. The message has been read
+        whole, so the close frame reaches the client: Tornado's own limit (``websocket_max_message_size``,
+        far higher) drops the connection with the rest unread, and a client still sending sees a reset
+        instead of the close frame."""
+        if len(message) <= limit:
+            return False
+        self.close(1009, "message too big")
+        return True
+
     def guard_message(self) -> Verdict:
         """The rate verdict for one incoming message; a flood is closed here (``CLOSE_FLOOD``)."""
         v = self.message_rate.check(time.monotonic())

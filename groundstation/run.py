@@ -61,6 +61,30 @@ def _spike(text: str) -> Spike:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME@SECONDS=VALUE") from None
 
 
+FD_RESERVE = 256  # open files besides the WebSockets: listening and UDP sockets, HDF5, Redis, logs
+
+
+def max_connections(requested: int | None) -> int:
+    """The cap on open WebSocket connections: ``requested``, or by default the open-files limit
+    less ``FD_RESERVE`` (0 = none). Raises the soft open-files limit to the hard one first: the
+    usual soft limit of 1,024 would otherwise fail ``accept`` near 1,000 consoles."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    except (ImportError, ValueError, OSError):
+        soft = -1  # unknown here: no default cap
+    if requested is not None:
+        if requested < 0:
+            sys.exit("groundstation: --max-connections must be >= 0")
+        return requested
+    return max(16, soft - FD_RESERVE) if soft > 0 else 0
+
+
 def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
     udp_host, udp_port = args.udp
     http_host, http_port = args.http
@@ -86,6 +110,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          certfile=args.cert, keyfile=args.key, command_rate=args.command_rate,
                          record_dir=args.record, record_fsync=args.fsync,
                          max_connections_per_address=args.max_connections_per_address,
+                         max_connections=max_connections(args.max_connections),
                          message_rate=args.message_rate, ping_interval_s=args.ping_interval,
                          ping_timeout_s=min(args.ping_timeout, args.ping_interval),
                          console_max_behind_s=args.console_max_behind,
@@ -175,6 +200,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--no-uplink", action="store_true", help="no command channel")
     p.add_argument("--command-rate", type=_rate, default=(5, 10.0), metavar="N/SECONDS",
                    help="accepted commands per user per period (default 5/10)")
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="WebSocket connections open in all; more get HTTP 503 (default: the open-files "
+                        "limit, raised to its hard limit, less a reserve; 0 = no limit)")
     p.add_argument("--max-connections-per-address", type=int, default=64, metavar="N",
                    help="WebSocket connections open from one IP address; more get HTTP 429 (0 = no limit)")
     p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",

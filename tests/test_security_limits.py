@@ -65,3 +65,29 @@ def test_refusals_are_audit_lines(caplog):
     line = json.loads(JsonFormatter().format(caplog.records[-1]))
     assert line["event"] == "auth_refused" and line["audit"] is True
     assert line["code"] == "forged" and line["remote"] == "127.0.0.1" and line["path"] == "/ws/telemetry"
+
+
+def test_total_connections_are_bounded_with_503_before_the_per_address_limit():
+    lim = ConnectionLimiter(2, max_total=3)
+    for addr in ("a", "a", "b"):
+        assert lim.admit(addr) is None
+        lim.opened(addr)
+    full = lim.admit("c")
+    assert full.code == "server_full" and full.status == 503 and "3 connections" in full.reason
+    assert lim.admit("a").code == "server_full"  # full first, whatever the address
+    lim.closed("b")
+    assert lim.total == 2 and lim.admit("c") is None and lim.refused == 2
+    assert lim.admit("a").code == "too_many_connections"  # room in all, not for this address
+    with pytest.raises(ValueError):
+        ConnectionLimiter(0, max_total=-1)
+
+
+def test_the_default_cap_follows_the_open_files_limit_raised_to_its_hard_limit():
+    import resource
+
+    from groundstation.run import FD_RESERVE, max_connections
+
+    cap = max_connections(None)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert soft == hard or hard == resource.RLIM_INFINITY  # raised
+    assert cap == max(16, soft - FD_RESERVE) and max_connections(7) == 7 and max_connections(0) == 0

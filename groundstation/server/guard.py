@@ -24,7 +24,8 @@ def connection_limiter(station) -> ConnectionLimiter:
     """The station's one per-address connection counter (made on first use)."""
     lim = getattr(station, "connection_limiter", None)
     if lim is None:
-        lim = station.connection_limiter = ConnectionLimiter(station.config.max_connections_per_address)
+        cfg = station.config
+        lim = station.connection_limiter = ConnectionLimiter(cfg.max_connections_per_address, cfg.max_connections)
     return lim
 
 

@@ -29,15 +29,19 @@ class Refusal:
 
 
 class ConnectionLimiter:
-    """At most ``max_per_address`` open connections from one remote address (0 = no limit).
+    """At most ``max_per_address`` open connections from one remote address and ``max_total``
+    in all (each 0 = no limit): past the total the server is full (HTTP 503), which keeps it
+    below its open-files limit instead of failing ``accept`` for everyone.
 
     ``admit(addr)`` before accepting, ``opened(addr)`` once open, ``closed(addr)`` when it ends."""
 
-    def __init__(self, max_per_address: int) -> None:
-        if max_per_address < 0:
-            raise ValueError(f"max_per_address must be >= 0, got {max_per_address}")
+    def __init__(self, max_per_address: int, max_total: int = 0) -> None:
+        if max_per_address < 0 or max_total < 0:
+            raise ValueError(f"connection limits must be >= 0, got {max_per_address}, {max_total}")
         self.max_per_address = max_per_address
+        self.max_total = max_total
         self._open: Counter[str] = Counter()
+        self.total = 0
         self.refused = 0
 
     def count(self, address: str) -> int:
@@ -46,6 +50,9 @@ class ConnectionLimiter:
 
     def admit(self, address: str) -> Refusal | None:
         """None if one more connection from ``address`` may open, else the refusal (counted)."""
+        if self.max_total and self.total >= self.max_total:
+            self.refused += 1
+            return Refusal("server_full", f"{self.max_total} connections open: the server is full", status=503)
         if self.max_per_address and self._open[address] >= self.max_per_address:
             self.refused += 1
             return Refusal("too_many_connections",
@@ -54,9 +61,11 @@ class ConnectionLimiter:
 
     def opened(self, address: str) -> None:
         self._open[address] += 1
+        self.total += 1
 
     def closed(self, address: str) -> None:
         self._open[address] -= 1
+        self.total -= 1
         if self._open[address] <= 0:
             del self._open[address]
 

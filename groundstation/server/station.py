@@ -53,6 +53,7 @@ class StationConfig:
     certfile: str | None = None  # TLS (https/wss) when both are set
     keyfile: str | None = None
     max_connections_per_address: int = 64  # WebSocket connections open from one address; 0 = no limit
+    max_connections: int = 0  # WebSocket connections open in all (HTTP 503 past it); 0 = no limit
     message_rate: float = 20.0  # console messages per second per connection (bursts of twice that); 0 = none
     ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
     ping_timeout_s: float = 5.0
@@ -253,6 +254,11 @@ class GroundStation:
         if self.transport is not None:
             self.transport.close()
 
+    def _connections(self) -> dict:
+        lim = getattr(self, "connection_limiter", None)
+        return {"open": lim.total if lim else 0, "max": self.config.max_connections or None,
+                "refused": lim.refused if lim else 0}
+
     def health(self) -> dict:
         s = self.ingest.stats
         cfg = self.ingest.config
@@ -263,6 +269,7 @@ class GroundStation:
             "configured": None if cfg is None else {"channel": cfg.channel_id, "source": cfg.source,
                                                    "parameters": len(cfg.db.parameters), "version": cfg.version},
             "consoles": len(self.hub.sessions),
+            "connections": self._connections(),
             "ingest": s.as_dict(),
             "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams,
                     "refused_sources": self.udp_sources.refused, "last_refused_source": self.udp_sources.last_refused},

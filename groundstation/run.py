@@ -72,12 +72,18 @@ def max_connections(requested: int | None) -> int:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        soft = hard = -1  # unknown here: no default cap
+    else:
         target = hard if hard != resource.RLIM_INFINITY else 1 << 20
         if soft != resource.RLIM_INFINITY and soft < target:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-    except (ImportError, ValueError, OSError):
-        soft = -1  # unknown here: no default cap
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError):
+                pass  # keep the soft limit: the cap follows it
+        if soft == resource.RLIM_INFINITY:
+            soft = -1
     if requested is not None:
         if requested < 0:
             sys.exit("groundstation: --max-connections must be >= 0")

@@ -91,3 +91,17 @@ def test_the_default_cap_follows_the_open_files_limit_raised_to_its_hard_limit()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft == hard or hard == resource.RLIM_INFINITY  # raised
     assert cap == max(16, soft - FD_RESERVE) and max_connections(7) == 7 and max_connections(0) == 0
+
+
+def test_the_default_cap_keeps_the_soft_limit_when_it_cannot_be_raised(monkeypatch):
+    import resource
+
+    from groundstation.run import FD_RESERVE, max_connections
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, resource.RLIM_INFINITY))
+
+    def refuse(*_):
+        raise ValueError("not allowed here")
+
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    assert max_connections(None) == 1024 - FD_RESERVE

@@ -54,6 +54,7 @@ class ConsoleSession:
         self.subs: dict[int, Subscription] = {}
         self._next_sub = 1
         self.errors = 0
+        self.closed = False  # after close(): messages are ignored, nothing is attached again
 
     # -- sending --------------------------------------------------------------
     def next_seq(self) -> int:
@@ -74,7 +75,9 @@ class ConsoleSession:
 
     # -- receiving ------------------------------------------------------------
     def receive(self, data: bytes | str, now_ns: int = 0) -> None:
-        """Handle one client message; replies are queued in the outbox."""
+        """Handle one client message; replies are queued in the outbox (nothing once closed)."""
+        if self.closed:
+            return
         req_id = None
         try:
             msg = decode_client_message(data)
@@ -150,6 +153,7 @@ class ConsoleSession:
         self.send({"type": "acked", "id": msg["id"], "alarm": msg["alarm"]}, now_ns)
 
     def close(self) -> None:
+        self.closed = True
         for sub in list(self.subs.values()):
             self.hub.detach(self, sub)
         self.subs.clear()

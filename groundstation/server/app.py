@@ -131,8 +131,8 @@ class TelemetrySocket(GuardedSocket):
         self._kick()  # the hello, queued before the session was known here
 
     def on_message(self, message) -> None:
-        if self.guard_size(message, MAX_MESSAGE_BYTES):
-            return
+        if self._closed or self.guard_size(message, MAX_MESSAGE_BYTES):
+            return  # after the server's close frame, the client's messages are not handled
         if self.session is not None and (v := self.guard_message()).action == "ok":
             self.session.receive(message, now_ns())
         elif self.session is not None and v.reply:
@@ -144,7 +144,6 @@ class TelemetrySocket(GuardedSocket):
 
     def on_close(self) -> None:
         self._closed = True
-        self.guard_close()
         if self.session is not None and self.session.id in self.station.closers:
             self.station.hub.disconnect(self.session)
             self.station.closers.pop(self.session.id, None)

@@ -23,6 +23,7 @@ from telemetry_formats.uplink import encode_uplink
 
 from ..auth import AuthError
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
+from ..console.protocol import MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
 from .guard import GuardedSocket
 from .limits import CLOSE_FLOOD, audit_refusal
@@ -266,6 +267,8 @@ class CommandSocket(GuardedSocket):
             self.send(ev)
 
     async def on_message(self, message) -> None:
+        if self.server_close is not None or self.guard_size(message, MAX_MESSAGE_BYTES):
+            return  # closing (flood, 1009): nothing more is handled
         now = time.monotonic()
         self._times.append(now)  # counted before decoding: garbage counts too
         while self._times and now - self._times[0] > 1.0:
@@ -301,7 +304,6 @@ class CommandSocket(GuardedSocket):
             pass
 
     def on_close(self) -> None:
-        self.guard_close()
         self.center.sockets.discard(self)
         self.unregister()
 

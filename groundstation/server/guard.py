@@ -4,8 +4,8 @@ A thin Tornado shell around :mod:`.limits`. ``GuardedSocket`` is mixed into the
 ``/ws/telemetry`` and ``/ws/command`` handlers: ``guard_prepare()`` refuses the
 handshake with HTTP 429 past the per-address limit, ``guard_open()`` counts the
 connection and notices every close the server starts (message too big, ping
-timeout, 4008, flood), ``guard_message()`` applies the message rate and
-``guard_close()`` releases the address. Every refusal writes an audit line.
+timeout, 4008, flood), ``guard_size()`` and ``guard_message()`` apply the message
+size and rate, and the connection's slot is released when its socket closes. Every refusal writes an audit line.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ class GuardedSocket(WebSocketHandler):
         if v.action == "close":
             self.close(CLOSE_FLOOD, "message flood")
         return v
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self.guard_close()  # the socket is gone: only now is its slot free (a close frame may wait 5 s)
 
     def guard_close(self) -> None:
         """Release the address's connection slot (once)."""

@@ -35,3 +35,27 @@ def test_telemetry_from_another_address_never_reaches_the_decoder():
     assert refused["ingest"]["datagrams"] == 0 and refused["udp"]["refused_sources"] > 0
     assert refused["udp"]["last_refused_source"] == "127.0.0.1" and refused["configured"] is None
     assert accepted["ingest"]["datagrams"] > 0 and accepted["udp"]["refused_sources"] == 0
+
+
+def test_the_reader_takes_every_waiting_datagram_at_once_up_to_its_batch():
+    """asyncio's transport reads one datagram per loop iteration; ours drains what waits."""
+    import socket
+
+    from groundstation.server.udp import open_udp_endpoint
+
+    async def main():
+        got: list[bytes] = []
+        reader, port = await open_udp_endpoint("127.0.0.1", 0, lambda data, t: got.append(data))
+        reader.batch = 8
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i in range(12):
+                tx.sendto(b"%d" % i, ("127.0.0.1", port))
+        reader._drain()  # what one readiness does (called here before the loop gets to it)
+        first = len(got)
+        await asyncio.sleep(0.05)  # the loop's own readiness call takes the rest
+        reader.close()
+        reader.close()  # twice is harmless
+        return first, got
+
+    first, got = asyncio.run(main())
+    assert first == 8 and got == [b"%d" % i for i in range(12)]

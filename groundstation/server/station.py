@@ -8,7 +8,6 @@ token expiry). Everything that decides lives in the sans-I/O objects.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -90,7 +89,7 @@ class GroundStation:
         self.registry = None  # this node's connections in the bus's console registry
         self.node_link = None
         self.recorder = None  # the RecorderService with --record
-        self.transport: asyncio.DatagramTransport | None = None
+        self.transport = None  # the UDP reader (server.udp.UdpReader), closed on stop
         self.udp_sources = SourceFilter(config.udp_sources)
         self._refused_seen = 0
         self.started_ns = now_ns()

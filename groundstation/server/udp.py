@@ -1,4 +1,4 @@
-"""The UDP ingest endpoint: an asyncio datagram protocol handing bytes to the station.
+"""The UDP ingest endpoint: a socket drained on readiness, handing bytes to the station.
 
 With ``sources`` (addresses or networks), datagrams from anywhere else are dropped
 and counted before they reach the decoder: only the vehicle's (or the receiver's)
@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["open_udp_endpoint", "SourceFilter"]
+__all__ = ["open_udp_endpoint", "SourceFilter", "UdpReader"]
 
 
 class SourceFilter:
@@ -40,23 +40,50 @@ class SourceFilter:
         return False
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, int], None], sources: SourceFilter) -> None:
+class UdpReader:
+    """Reads every datagram waiting on ``sock`` each time it is readable (at most ``batch``).
+
+    asyncio's datagram transport reads one datagram per event-loop iteration: behind a
+    long iteration (a tick writing to thousands of consoles) datagrams then wait in the
+    socket for as many iterations as there are datagrams, and the data the next tick
+    sends is older than it need be. Draining keeps the ingest current."""
+
+    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, int], None], sources: SourceFilter,
+                 batch: int = 32) -> None:
+        self.sock = sock
         self.on_datagram = on_datagram
         self.sources = sources
+        self.batch = batch
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._drain)
+        self._closed = False
 
-    def datagram_received(self, data: bytes, addr) -> None:
-        if self.sources.networks is None or self.sources.allows(addr[0]):
-            self.on_datagram(data, time.time_ns())
+    def _drain(self) -> None:
+        recv, sources = self.sock.recvfrom, self.sources
+        for _ in range(self.batch):
+            try:
+                data, addr = recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ICMP errors on loopback etc.: the socket stays usable
+                continue
+            if sources.networks is None or sources.allows(addr[0]):
+                self.on_datagram(data, time.time_ns())
 
-    def error_received(self, exc: Exception) -> None:  # ICMP errors on loopback etc.
-        pass
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+MAX_DATAGRAM = 65_535
 
 
 async def open_udp_endpoint(host: str, port: int, on_datagram: Callable[[bytes, int], None],
                             rcvbuf: int = 16 << 20,
-                            sources: SourceFilter | None = None) -> tuple[asyncio.DatagramTransport, int]:
-    """Bind ``host:port`` (port 0 = any free port); returns the transport and the bound port."""
+                            sources: SourceFilter | None = None) -> tuple[UdpReader, int]:
+    """Bind ``host:port`` (port 0 = any free port); returns the reader (``close()``) and the bound port."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -65,7 +92,4 @@ async def open_udp_endpoint(host: str, port: int, on_datagram: Callable[[bytes, 
         pass
     sock.bind((host, port))
     sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    sources = sources or SourceFilter(None)
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(on_datagram, sources), sock=sock)
-    return transport, sock.getsockname()[1]
+    return UdpReader(sock, on_datagram, sources or SourceFilter(None)), sock.getsockname()[1]

@@ -73,7 +73,7 @@ def max_connections(requested: int | None) -> int:
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, ValueError, OSError):
-        soft = hard = -1  # unknown here: no default cap
+        soft = -1  # unknown here: no default cap
     else:
         target = hard if hard != resource.RLIM_INFINITY else 1 << 20
         if soft != resource.RLIM_INFINITY and soft < target:

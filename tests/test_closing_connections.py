@@ -13,7 +13,6 @@ import asyncio
 
 import websockets
 
-from groundstation.server.guard import connection_limiter
 from groundstation.server.start import start_station
 from groundstation.server.station import StationConfig
 from tests.live import Console, Sim, free_port, pack
@@ -37,7 +36,7 @@ def test_messages_behind_an_oversized_one_are_not_handled_and_the_slot_frees_wit
                                                open_role="director", uplink=("127.0.0.1", free_port())))
         sim = Sim(rs.udp_port).start()
         try:
-            hub, limiter = rs.station.hub, connection_limiter(rs.station)
+            hub, limiter = rs.station.hub, rs.station.connection_limiter
             url = f"ws://127.0.0.1:{rs.http_port}/ws/telemetry"
             c = await Console.connect(url)
             name = sorted(await c.catalog())[0]

@@ -131,8 +131,8 @@ class TelemetrySocket(GuardedSocket):
         self._kick()  # the hello, queued before the session was known here
 
     def on_message(self, message) -> None:
-        if self._closed or self.guard_size(message, MAX_MESSAGE_BYTES):
-            return  # after the server's close frame, the client's messages are not handled
+        if self.guard_incoming(message, MAX_MESSAGE_BYTES):
+            return
         if self.session is not None and (v := self.guard_message()).action == "ok":
             self.session.receive(message, now_ns())
         elif self.session is not None and v.reply:

@@ -267,8 +267,8 @@ class CommandSocket(GuardedSocket):
             self.send(ev)
 
     async def on_message(self, message) -> None:
-        if self.server_close is not None or self.guard_size(message, MAX_MESSAGE_BYTES):
-            return  # closing (flood, 1009): nothing more is handled
+        if self.guard_incoming(message, MAX_MESSAGE_BYTES):
+            return
         now = time.monotonic()
         self._times.append(now)  # counted before decoding: garbage counts too
         while self._times and now - self._times[0] > 1.0:

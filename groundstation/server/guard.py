@@ -4,7 +4,7 @@ A thin Tornado shell around :mod:`.limits`. ``GuardedSocket`` is mixed into the
 ``/ws/telemetry`` and ``/ws/command`` handlers: ``guard_prepare()`` refuses the
 handshake with HTTP 429 past the per-address limit, ``guard_open()`` counts the
 connection and notices every close the server starts (message too big, ping
-timeout, 4008, flood), ``guard_size()`` and ``guard_message()`` apply the message
+timeout, 4008, flood), ``guard_incoming()`` and ``guard_message()`` apply the message
 size and rate, and the connection's slot is released when its socket closes. Every refusal writes an audit line.
 """
 
@@ -15,18 +15,9 @@ import time
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler
 
-from .limits import CLOSE_FLOOD, ConnectionLimiter, MessageRate, Verdict, audit_refusal
+from .limits import CLOSE_FLOOD, MessageRate, Verdict, audit_refusal
 
-__all__ = ["GuardedSocket", "connection_limiter"]
-
-
-def connection_limiter(station) -> ConnectionLimiter:
-    """The station's one per-address connection counter (made on first use)."""
-    lim = getattr(station, "connection_limiter", None)
-    if lim is None:
-        cfg = station.config
-        lim = station.connection_limiter = ConnectionLimiter(cfg.max_connections_per_address, cfg.max_connections)
-    return lim
+__all__ = ["GuardedSocket"]
 
 
 class GuardedSocket(WebSocketHandler):
@@ -37,7 +28,7 @@ class GuardedSocket(WebSocketHandler):
 
     def guard_prepare(self) -> None:
         """Refuse the handshake (HTTP 429, audited) if this address has too many connections."""
-        refusal = connection_limiter(self.station).admit(self.request.remote_ip)
+        refusal = self.station.connection_limiter.admit(self.request.remote_ip)
         if refusal is not None:
             self.station.metrics.auth_refusals.inc()
             audit_refusal("connection_refused", refusal.code, refusal.reason, path=self.request.path,
@@ -46,7 +37,7 @@ class GuardedSocket(WebSocketHandler):
 
     def guard_open(self, rate: float, burst: int | None = None) -> None:
         """Count the connection; limit its messages to ``rate``/s; watch for server-side closes."""
-        connection_limiter(self.station).opened(self.request.remote_ip)
+        self.station.connection_limiter.opened(self.request.remote_ip)
         self._counted = True
         self.message_rate = MessageRate(rate, burst)
         conn = self.ws_connection
@@ -83,11 +74,15 @@ class GuardedSocket(WebSocketHandler):
             audit_refusal("message_refused", "too_large", reason or "message too big", path=self.request.path,
                           remote=self.request.remote_ip, user=getattr(self.principal, "user", None))
 
-    def guard_size(self, message: bytes | str, limit: int) -> bool:
-        """Close with 1009 (audited) if ``message`` is over ``limit`` bytes. The message has been read
-        whole, so the close frame reaches the client: Tornado's own limit (``websocket_max_message_size``,
-        far higher) drops the connection with the rest unread, and a client still sending sees a reset
-        instead of the close frame."""
+    def guard_incoming(self, message: bytes | str, limit: int) -> bool:
+        """True if ``message`` must not be handled: the server has sent its close frame (Tornado
+        still delivers what the client sends until the handshake ends), or the message is over
+        ``limit`` bytes, which closes with 1009 (audited). Such a message has been read whole, so
+        the close frame reaches the client: Tornado's own limit (``websocket_max_message_size``,
+        far higher) drops the connection with the rest unread, and a client still sending would
+        see a reset instead."""
+        if self.server_close is not None:
+            return True
         if len(message) <= limit:
             return False
         self.close(1009, "message too big")
@@ -112,4 +107,4 @@ class GuardedSocket(WebSocketHandler):
         """Release the address's connection slot (once)."""
         if self._counted:
             self._counted = False
-            connection_limiter(self.station).closed(self.request.remote_ip)
+            self.station.connection_limiter.closed(self.request.remote_ip)

@@ -24,6 +24,7 @@ from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
 from ..logs import log_event
 from ..metrics import Metrics
+from .limits import ConnectionLimiter
 from .udp import SourceFilter
 
 __all__ = ["GroundStation", "StationConfig"]
@@ -91,6 +92,7 @@ class GroundStation:
         self.recorder = None  # the RecorderService with --record
         self.transport = None  # the UDP reader (server.udp.UdpReader), closed on stop
         self.udp_sources = SourceFilter(config.udp_sources)
+        self.connection_limiter = ConnectionLimiter(config.max_connections_per_address, config.max_connections)
         self._refused_seen = 0
         self.started_ns = now_ns()
         self._lost_seen = 0
@@ -253,11 +255,6 @@ class GroundStation:
         if self.transport is not None:
             self.transport.close()
 
-    def _connections(self) -> dict:
-        lim = getattr(self, "connection_limiter", None)
-        return {"open": lim.total if lim else 0, "max": self.config.max_connections or None,
-                "refused": lim.refused if lim else 0}
-
     def health(self) -> dict:
         s = self.ingest.stats
         cfg = self.ingest.config
@@ -268,7 +265,8 @@ class GroundStation:
             "configured": None if cfg is None else {"channel": cfg.channel_id, "source": cfg.source,
                                                    "parameters": len(cfg.db.parameters), "version": cfg.version},
             "consoles": len(self.hub.sessions),
-            "connections": self._connections(),
+            "connections": {"open": self.connection_limiter.total, "max": self.config.max_connections or None,
+                            "refused": self.connection_limiter.refused},
             "ingest": s.as_dict(),
             "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams,
                     "refused_sources": self.udp_sources.refused, "last_refused_source": self.udp_sources.last_refused},

@@ -40,6 +40,9 @@ class SourceFilter:
         return False
 
 
+MAX_DATAGRAM = 65_535
+
+
 class UdpReader:
     """Reads every datagram waiting on ``sock`` each time it is readable (at most ``batch``).
 
@@ -75,9 +78,6 @@ class UdpReader:
             self._closed = True
             self._loop.remove_reader(self.sock.fileno())
             self.sock.close()
-
-
-MAX_DATAGRAM = 65_535
 
 
 async def open_udp_endpoint(host: str, port: int, on_datagram: Callable[[bytes, int], None],

@@ -27,7 +27,7 @@ from telemetry_formats.ch10.time import (
     parse_time_f1_body,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ch10"
+DATA = Path(__file__).resolve().parent / "data" / "ch10"
 EPOCH = datetime(1970, 1, 1)
 MOD = 1 << 48
 SECOND = 1_000_000_000

@@ -25,7 +25,7 @@ from telemetry_formats.ch10.udp import (
     build_transfer_header,
 )
 
-PCM_C10 = pathlib.Path(__file__).resolve().parents[2] / "shared/data/ch10/pcm.c10"
+PCM_C10 = pathlib.Path(__file__).resolve().parent / "data/ch10/pcm.c10"
 
 
 def pcm_packet(size: int, channel_id: int = 3, seq: int = 0) -> bytes:
@@ -249,7 +249,6 @@ def test_shuffled_and_repeated_segments_reassemble(rnd: random.Random, max_datag
 # -- real data -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not PCM_C10.exists(), reason="sample recording not present")
 @pytest.mark.parametrize("max_datagram", [1500, 9000, 65000])
 def test_real_recording_round_trips_byte_identical(max_datagram: int) -> None:
     pkts = [bytes(p.raw) for p in iter_packets(PCM_C10.read_bytes()) if isinstance(p, Packet)]

@@ -2,6 +2,7 @@
 from vehicle database files (TOML/YAML), ICD spreadsheets (CSV) or TMATS."""
 
 from .bus import Parameter429, Parameter1553, WordBits
+from .bus_tmats import buses_from_tmats
 from .icd_csv import load_icd_csv, parse_icd_csv
 from .loaders import frame_from_pcm_link, from_tmats, load_parameter_file, parse_parameter_mapping
 from .mission import MissionDatabase, PcmSource, Source
@@ -32,6 +33,7 @@ __all__ = [
     "Sfid",
     "Source",
     "WordBits",
+    "buses_from_tmats",
     "frame_from_pcm_link",
     "from_tmats",
     "load_icd_csv",

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..tmats import PcmLink, Tmats
+from ..tmats import Conversion, PcmLink, Tmats
 from .model import (
     Calibration,
     ConfigError,
@@ -214,6 +214,28 @@ def _group_from_comment(comment: str) -> str:
     return ""
 
 
+def conversion_fields(conv: Conversion | None, encodings: Mapping[str, str] = _TMATS_ENCODING,
+                      default_encoding: str = "unsigned") -> dict[str, Any]:
+    """A C-group's encoding (``BFM``), calibration (``DCT`` COE/PRS), units, limits (``MOT3``-``MOT6``),
+    description and group as ``Parameter`` fields (identity and none without a C-group)."""
+    if conv is None:
+        return {"encoding": default_encoding}
+    cal = Calibration()
+    if conv.kind == "COE" and conv.coefficients:
+        cal = Calibration(polynomial=tuple(conv.coefficients))
+    elif conv.kind == "PRS" and conv.pairs:
+        cal = Calibration(pairs=tuple(sorted(conv.pairs)))
+    return {
+        "encoding": encodings.get(conv.binary_format, default_encoding),
+        "calibration": cal,
+        "units": conv.units,
+        "limits": Limits(warning_low=conv.low_warning, warning_high=conv.high_warning,
+                         critical_low=conv.low_alert, critical_high=conv.high_alert),
+        "description": conv.description,
+        "group": _group_from_comment(conv.comment),
+    }
+
+
 def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[str]]:
     """The database for PCM channel ``channel_id`` from TMATS, plus non-fatal problems.
 
@@ -236,37 +258,17 @@ def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[s
             if any(f.word_position >= len(widths) or f.word_position < 1 for f in frags):
                 raise ConfigError(f"word position outside 1..{frame.data_words}")
             first = frags[0]
-            cal = Calibration()
-            limits = Limits()
-            encoding, units = "unsigned", ""
-            if conv is not None:
-                units = conv.units
-                encoding = _TMATS_ENCODING.get(conv.binary_format, "unsigned")
-                if conv.kind == "COE" and conv.coefficients:
-                    cal = Calibration(polynomial=tuple(conv.coefficients))
-                elif conv.kind == "PRS" and conv.pairs:
-                    cal = Calibration(pairs=tuple(sorted(conv.pairs)))
-                limits = Limits(
-                    warning_low=conv.low_warning,
-                    warning_high=conv.high_warning,
-                    critical_low=conv.low_alert,
-                    critical_high=conv.high_alert,
-                )
+            conv_fields = conversion_fields(conv)
             param = Parameter(
                 name=meas.name,
                 fragments=tuple(
                     Fragment(word=f.word_position, mask=_mask_from_tmats(f.mask, int(widths[f.word_position])))
                     for f in frags
                 ),
-                encoding=encoding,
                 word_interval=first.word_interval,
                 frame_position=first.frame_position if frame.minor_frames > 1 else None,
                 frame_interval=first.frame_interval,
-                calibration=cal,
-                units=units,
-                limits=limits,
-                description=conv.description if conv is not None else "",
-                group=_group_from_comment(conv.comment) if conv is not None else "",
+                **conv_fields,
             )
             param.check(frame)
             params.append(param)

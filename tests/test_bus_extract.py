@@ -219,3 +219,34 @@ def test_ids_raw_dtype_and_empty_batches():
     assert b.pid.tolist() == [7] and b.raw.dtype == np.uint32 and b.ids["L"] == 9
     assert len(ex.extract_429(words([], channel=10))) == 0
     assert len(ex.extract_429(words([("203", 2, 3)], channel=11))) == 0
+
+
+def test_sample_icd_of_the_mixed_vehicle():
+    from pathlib import Path
+
+    from telemetry_formats.paramdb import load_mission
+
+    db = load_mission([Path(__file__).resolve().parents[1] / "examples" / "icd_mixed_vehicle.csv"])
+    assert db.channels("1553") == [5] and db.channels("429") == [6]
+    hi, lo = struct.unpack(">HH", struct.pack(">f", 12500.0))
+    m = messages([{"rt": 1, "sa": 1, "data": [hi, lo, 250 * 32, 0, 13107, 0xFF38, 0, 0], "rtc": 1},
+                  {"rt": 1, "sa": 2, "data": [1820, 0, 0, 0b11], "rtc": 2},
+                  {"rt": 1, "tr": 0, "sa": 3, "data": [10132], "rtc": 3}])
+    ex = BusExtractor(db)
+    b = ex.extract_1553(m)
+    assert values(b, "ADC_PALT")[2] == [12500.0] and values(b, "ADC_CAS")[2] == [250.0]
+    assert values(b, "ADC_MACH")[2] == [13107 / 16384] and values(b, "ADC_MACH")[3] == [0]
+    assert values(b, "ADC_ALT_RATE")[2] == [-200.0]
+    assert values(b, "ADC_AOA")[2] == pytest.approx([1820 * 180 / 32768])
+    assert values(b, "ADC_VALID")[2] == [1.0] and values(b, "ADC_PITOT_HEAT")[2] == [1.0]
+    assert values(b, "ADC_BARO_SET")[2] == pytest.approx([1013.2])
+    lat = round(47.4502 / (180 / 2**20)) & 0x1FFFFF
+    hdg = round(-90.0 / (180 / 2**15)) & 0xFFFF  # bits 29..14
+    w = words([("310", lat >> 2, 3, lat & 3, 0), ("314", hdg << 3, 3, 0, 0), ("270", 0b010, 0, 0, 0),
+               ("012", 0x0321 << 4, 0, 0, 1), ("314", hdg << 3, 0, 0, 0)], channel=6)
+    b = ex.extract_429(w)
+    assert values(b, "NAV_LAT")[2] == pytest.approx([47.4502], abs=1e-4)
+    hdg_eu = values(b, "NAV_HDG")[2]
+    assert hdg_eu[0] == -90.0 and math.isnan(hdg_eu[1])  # SSM 00 failure warning
+    assert values(b, "NAV_NAV_MODE")[2] == [1.0] and values(b, "NAV_ALIGN")[2] == [0.0]
+    assert values(b, "GPS_GS_BCD")[2] == [321.0]

@@ -149,12 +149,14 @@ class FieldReader:
 
 def parameter_1553(r: FieldReader, name: str, channel: int, origin: str) -> Parameter1553:
     """A 1553 parameter from its fields (rt, tr, subaddress, word_count, words and bits, encoding, calibration ...)."""
+    encoding = r.choice("encoding", (*BUS_1553_ENCODINGS, "discrete"), "unsigned")
+    encoding = "unsigned" if encoding == "discrete" else encoding  # 1553 has no SSM: discrete bits are unsigned
     tr = r.text("tr").upper()
     tr = {"TRANSMIT": "T", "RECEIVE": "R", "1": "T", "0": "R"}.get(tr, tr)
     p = Parameter1553(
         name=name, channel=channel, rt=r.integer("rt", required=True), tr=tr,
         subaddress=r.integer("subaddress", required=True), fragments=r.words_1553(),
-        word_count=r.integer("word_count"), encoding=r.choice("encoding", BUS_1553_ENCODINGS, "unsigned"),
+        word_count=r.integer("word_count"), encoding=encoding,
         calibration=r.calibration(), units=r.text("units"), limits=r.limits(), group=r.text("group"),
         description=r.text("description"), origin=origin)
     p.check()

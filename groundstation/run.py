@@ -12,6 +12,7 @@ import time
 from telemetry_formats.paramdb import ConfigError, load_mission
 
 from .auth import secret_from_env
+from .commanding import commanding_from
 from .logs import log_event, setup_logging
 from .server.start import start_station
 from .server.station import StationConfig
@@ -99,6 +100,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
         try:
             mission = load_mission(args.params)
             params = mission.pcm_database(args.channel)
+            commanding_from(mission)  # a vehicle file's commands and verifier: refused here if unusable
         except (ConfigError, OSError) as exc:
             sys.exit(f"groundstation: {exc}")
     secret = None

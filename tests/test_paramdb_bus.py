@@ -274,3 +274,18 @@ def test_tmats_b_group_to_bus_parameters_with_c_group_conversions():
     assert (lat.msb, lat.lsb) == (29, 9) and lat.units == "deg"
     assert any("ALIGN" in p for p in problems)  # a 44-character mask: not a bit string of the word
     assert {s.label for s in db.all_sources()} == {"ADC-BUS (1553, channel 5)", "NAV-429 (429, channel 10)"}
+
+
+def test_serve_accepts_several_params_files_of_each_kind(tmp_path, capsys):
+    from groundstation.cli import build_parser
+    from groundstation.run import _station_config
+
+    yaml_path = EXAMPLES / "params.yaml"
+    csv_path = EXAMPLES / "icd_mixed_vehicle.csv"
+    args = build_parser().parse_args(["serve", "--open", "--params", str(yaml_path), "--params", str(csv_path)])
+    config = _station_config(args, True)
+    assert config.params.names == ["ALT", "VIB_X", "EGT", "GEAR_DOWN", "FUEL_FLOW"]
+    assert config.mission.channels("1553") == [5] and "NAV_LAT" in config.mission.names
+    args = build_parser().parse_args(["serve", "--open", "--params", str(csv_path), "--params", str(csv_path)])
+    with pytest.raises(SystemExit, match="defined twice"):
+        _station_config(args, True)

@@ -4,12 +4,15 @@ A source is one kind of data on one Chapter 10 channel. PCM sources keep their
 ``ParameterDatabase`` (a frame format and its parameters); bus parameters carry their
 channel, so every parameter names its source. Names are unique across the whole
 mission; merging databases from several files refuses a name defined twice and
-names both places.
+names both places. The vehicle's uplink commands and the telemetry that verifies
+them (``[[command]]`` and ``[verifier]`` tables) travel with it as the tables they
+were read from; ``groundstation.commanding`` gives them their meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 from .bus import Parameter429, Parameter1553
@@ -54,6 +57,8 @@ class MissionDatabase:
     arinc429: list[Parameter429] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)  # named bus sources (for labels)
     origins: dict[str, str] = field(default_factory=dict)
+    commands: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (origin, [[command]] table)
+    verifier: tuple[str, Mapping[str, Any]] | None = None  # (origin, [verifier] table)
 
     def __post_init__(self) -> None:
         seen: dict[str, str] = {}
@@ -71,6 +76,12 @@ class MissionDatabase:
             other = channels.setdefault(s.channel, s.kind)
             if other != s.kind:
                 raise ConfigError(f"channel {s.channel} is given as both a {other} and a {s.kind} source")
+        commands: dict[str, str] = {}
+        for origin, table in self.commands:
+            name = str(table.get("name", ""))
+            if name in commands:
+                raise ConfigError(f"command {name!r} defined twice: {commands[name]} and {origin}")
+            commands[name] = origin
 
     def _entries(self) -> Iterator[tuple[str, str, str]]:
         for src in self.pcm:
@@ -158,7 +169,13 @@ class MissionDatabase:
             out.mil1553 += db.mil1553
             out.arinc429 += db.arinc429
             out.sources += db.sources
-        return cls(out.pcm, out.mil1553, out.arinc429, _unique_sources(out.sources), origins)
+            out.commands += db.commands
+            if db.verifier is not None:
+                if out.verifier is not None:
+                    raise ConfigError(f"[verifier] given twice: {out.verifier[0]} and {db.verifier[0]}")
+                out.verifier = db.verifier
+        return cls(out.pcm, out.mil1553, out.arinc429, _unique_sources(out.sources), origins, out.commands,
+                   out.verifier)
 
 
 def _unique_sources(sources: list[Source]) -> list[Source]:

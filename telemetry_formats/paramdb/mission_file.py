@@ -2,8 +2,9 @@
 
 Today's PCM form (``[frame]`` and ``[[parameter]]``) is one PCM source; ``[[source]]``
 tables add named sources bound to channels (``type`` pcm with its own ``frame``,
-``1553`` or ``429``), and a parameter names its source with ``source``. Documented
-in ``docs/parameters.md``.
+``1553`` or ``429``), and a parameter names its source with ``source``.
+``[[command]]`` and ``[verifier]`` tables are kept for ``groundstation.commanding``.
+Documented in ``docs/parameters.md``.
 """
 
 from __future__ import annotations
@@ -102,7 +103,14 @@ def parse_mission_mapping(doc: Any, origin: str = "") -> MissionDatabase:
         pcm.append(PcmSource(named[key], db))
     origins = {p.name: origin for src in pcm for p in src.db.parameters}
     bus_sources = [s for s in named.values() if s.kind != "pcm"]
-    return MissionDatabase(pcm, mil1553, arinc429, bus_sources, origins)
+    commands = doc.get("command", doc.get("commands", [])) or []
+    if not isinstance(commands, list) or not all(isinstance(c, Mapping) and c.get("name") for c in commands):
+        raise ConfigError(f"{origin}: [[command]] entries must be tables with a name")
+    verifier = doc.get("verifier")
+    if verifier is not None and not isinstance(verifier, Mapping):
+        raise ConfigError(f"{origin}: [verifier] must be a table")
+    return MissionDatabase(pcm, mil1553, arinc429, bus_sources, origins, [(origin, c) for c in commands],
+                           None if verifier is None else (origin, verifier))
 
 
 def load_mission_file(path: str | Path) -> MissionDatabase:

@@ -84,8 +84,9 @@ def test_a_new_vehicle_is_a_file_its_echo_names_verify_its_commands(tmp_path):
 
 
 @pytest.mark.parametrize("command, message", [
-    ({"opcode": 0}, "rover.toml: command 'X': X: opcode must be a positive integer"),
+    ({"opcode": "7"}, "rover.toml: command 'X': X: opcode must be a positive integer"),
     ({"opcode": 1, "args": [{"name": "a", "kind": "u16"}]}, "command 'X': argument 'a': unknown kind 'u16'"),
+    ({"opcode": 256}, "command 'X': field 'opcode': 256 outside 1..255"),
     ({"opcode": 1, "colour": "red"}, r"command 'X': unknown field\(s\) 'colour'"),
     ({"opcode": 1, "args": [{"name": "a", "kind": "u32"}], "effect": {"param": "P", "expect": "b"}},
      "command 'X': field 'effect': 'expect' must name an argument \\(a\\), got 'b'"),

@@ -95,9 +95,12 @@ def _command(origin: str, table: Mapping[str, Any]) -> CommandDef:
             args.append(ArgSpec(str(a.get("name", "")), a.get("kind"), a.get("min"), a.get("max"), a.get("choices"),
                                 str(a.get("units", "")), str(a.get("description", ""))))
         args_t = tuple(args)
+        opcode = table.get("opcode")
+        if isinstance(opcode, int) and not 0 < opcode <= 255:
+            raise ConfigError(f"{where}: field 'opcode': {opcode} outside 1..255 (the uplink packet's opcode byte)")
         effect = table.get("effect")
         return CommandDef(
-            str(table["name"]), table.get("opcode"), args_t, bool(table.get("hazardous", False)),
+            str(table["name"]), opcode, args_t, bool(table.get("hazardous", False)),
             str(table.get("description", "")), bool(table.get("echo", True)),
             _effect(where, effect, args_t) if effect else None,
             float(table.get("timeout_ack_s", 2.0)), float(table.get("timeout_complete_s", 10.0)))

@@ -12,8 +12,8 @@ were read from; ``groundstation.commanding`` gives them their meaning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from .bus import Parameter429, Parameter1553
 from .model import ConfigError, Parameter, ParameterDatabase
@@ -62,7 +62,7 @@ class MissionDatabase:
 
     def __post_init__(self) -> None:
         seen: dict[str, str] = {}
-        for kind, name, origin in self._entries():
+        for name, origin in self._entries():
             if name in seen:
                 raise ConfigError(f"parameter {name!r} defined twice: {seen[name]} and {origin}")
             seen[name] = origin
@@ -83,18 +83,19 @@ class MissionDatabase:
                 raise ConfigError(f"command {name!r} defined twice: {commands[name]} and {origin}")
             commands[name] = origin
 
-    def _entries(self) -> Iterator[tuple[str, str, str]]:
+    def _entries(self) -> Iterator[tuple[str, str]]:
+        """(name, where it was defined) of every parameter."""
         for src in self.pcm:
             for p in src.db.parameters:
-                yield "pcm", p.name, self.origins.get(p.name) or src.db.source or src.source.label
+                yield p.name, self.origins.get(p.name) or src.db.source or src.source.label
         for b in (*self.mil1553, *self.arinc429):
-            yield b.kind, b.name, b.origin or self.origins.get(b.name, "") or "?"
+            yield b.name, b.origin or self.origins.get(b.name, "") or "?"
 
     # -- lookup ---------------------------------------------------------------------------------------------------
     @property
     def names(self) -> list[str]:
         """Every parameter name: PCM sources in order, then 1553, then ARINC-429."""
-        return [name for _, name, _ in self._entries()]
+        return [name for name, _ in self._entries()]
 
     def __len__(self) -> int:
         return len(self.origins)

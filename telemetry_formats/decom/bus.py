@@ -119,7 +119,7 @@ class BusExtractor:
     """Samples of a mission's 1553 and ARINC-429 parameters from decoded packets, one call per packet.
 
     ``clock`` maps RTC counts (int64 array) to nanoseconds, as the PCM ``Decommutator``'s
-    does; ``ids`` gives catalog ids by name (default: the position in ``db.names``).
+    does; ``ids`` gives catalog ids by name (default, and for names it lacks: the position in ``db.names``).
     ``stats`` holds the counters per channel.
     """
 
@@ -127,7 +127,7 @@ class BusExtractor:
                  ids: dict[str, int] | None = None) -> None:
         self.db = db
         self.clock: RtcClock = clock or rtc_ns
-        self.ids = dict(ids) if ids is not None else {n: i for i, n in enumerate(db.names)}
+        self.ids = {n: (ids or {}).get(n, i) for i, n in enumerate(db.names)}
         self.stats: dict[int, BusStats] = {}
         self._plans: dict[tuple[str, int], _Plan | None] = {}
 

@@ -9,9 +9,10 @@ import signal
 import sys
 import time
 
-from telemetry_formats.paramdb import ConfigError, load_parameter_file
+from telemetry_formats.paramdb import ConfigError, load_mission
 
 from .auth import secret_from_env
+from .commanding import commanding_from
 from .logs import log_event, setup_logging
 from .server.start import start_station
 from .server.station import StationConfig
@@ -94,10 +95,12 @@ def max_connections(requested: int | None) -> int:
 def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
     udp_host, udp_port = args.udp
     http_host, http_port = args.http
-    params = None
+    params = mission = None
     if getattr(args, "params", None):
         try:
-            params = load_parameter_file(args.params)
+            mission = load_mission(args.params)
+            params = mission.pcm_database(args.channel)
+            commanding_from(mission)  # a vehicle file's commands and verifier: refused here if unusable
         except (ConfigError, OSError) as exc:
             sys.exit(f"groundstation: {exc}")
     secret = None
@@ -110,7 +113,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
     if bool(args.cert) != bool(args.key):
         sys.exit("groundstation: give both --cert and --key for TLS")
     return StationConfig(udp_host=udp_host, udp_port=udp_port, http_host=http_host, http_port=http_port,
-                         params=params, channel_id=args.channel, link_timeout_s=args.link_timeout,
+                         params=params, mission=mission, channel_id=args.channel, link_timeout_s=args.link_timeout,
                          open_mode=open_mode, open_role=getattr(args, "open_role", "viewer"), secret=secret,
                          origins=origins, uplink=None if args.no_uplink else args.uplink,
                          certfile=args.cert, keyfile=args.key, command_rate=args.command_rate,
@@ -193,7 +196,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--http", type=host_port, default=host_port(http_default), help="HTTP/WebSocket HOST:PORT")
     p.add_argument("--udp-source", action="append", metavar="ADDR[/BITS]",
                    help="accept telemetry only from this address or network (repeatable; default: any)")
-    p.add_argument("--params", help="parameter file (TOML or YAML) instead of the stream's TMATS")
+    p.add_argument("--params", action="append", metavar="FILE",
+                   help="vehicle database: parameter file (.toml, .yaml) or ICD (.csv) instead of the stream's TMATS"
+                        " (repeatable: the files merge; docs/parameters.md)")
     p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
     p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
     p.add_argument("--origin", action="append", help="allowed browser Origin (repeatable)")

@@ -6,7 +6,6 @@ telemetry between the world and :class:`CommandService`.
 
 from .authority import Authority, AuthorityRefused, Holder
 from .definitions import (
-    VEHICLE_COMMANDS,
     ArgSpec,
     CommandDef,
     CommandRejected,
@@ -14,11 +13,13 @@ from .definitions import (
     check_args,
     definitions_as_wire,
     validate,
-    vehicle_commands,
 )
+from .echo import EchoSpec
 from .history import CommandRecord, History, State
 from .service import Arm, CommandService, Release
+from .vehicle_file import VEHICLE_COMMANDS, VehicleCommanding, commanding_from, simulated_vehicle, vehicle_commands
 
 __all__ = ["VEHICLE_COMMANDS", "ArgSpec", "Arm", "Authority", "AuthorityRefused", "CommandDef", "CommandRecord",
-           "CommandRejected", "CommandService", "EffectCheck", "History", "Holder", "Release", "State", "check_args",
-           "definitions_as_wire", "validate", "vehicle_commands"]
+           "CommandRejected", "CommandService", "EchoSpec", "EffectCheck", "History", "Holder", "Release", "State",
+           "VehicleCommanding", "check_args", "commanding_from", "definitions_as_wire", "simulated_vehicle", "validate",
+           "vehicle_commands"]

@@ -2,7 +2,8 @@
 
 The service validates against a :class:`CommandDef`, the consoles build their forms
 from :func:`definitions_as_wire`, and the verifier reads its echo flag and
-:class:`EffectCheck`. ``VEHICLE_COMMANDS`` is the simulated test vehicle's set.
+:class:`EffectCheck`. A vehicle's set is data in its vehicle database file
+(``vehicle_file``); ``VEHICLE_COMMANDS`` is the simulated test vehicle's.
 A refusal is a :class:`CommandRejected` whose message names the argument and what
 is allowed.
 """
@@ -14,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
-__all__ = ["ArgKind", "ArgSpec", "CommandDef", "CommandRejected", "EffectCheck", "Value", "VEHICLE_COMMANDS",
-           "check_args", "definitions_as_wire", "display_args", "index_definitions", "validate", "vehicle_commands"]
+__all__ = ["ArgKind", "ArgSpec", "CommandDef", "CommandRejected", "EffectCheck", "Value", "check_args",
+           "definitions_as_wire", "display_args", "index_definitions", "validate"]
 
 ArgKind = Literal["u32", "i32", "f32", "enum"]
 Value = int | float
@@ -149,12 +150,18 @@ class EffectCheck:
 
     ``param`` may itself depend on the arguments (a callable), e.g. which group's rate;
     both callables get the validated numeric arguments by name (enum -> its code).
+    ``watches`` lists the parameters a callable ``param`` can name.
     """
 
     param: str | Callable[[Mapping[str, Value]], str]
     expect: Callable[[Mapping[str, Value]], Value]
     tolerance: float = 0.0
     describe: str = ""  # for people and consoles, e.g. "BITRATE_KBPS == round(bitrate/1000)"
+    watches: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        """The telemetry parameters this check may read."""
+        return (self.param,) if isinstance(self.param, str) else tuple(self.watches)
 
     def parameter(self, args: Mapping[str, Value]) -> str:
         return self.param if isinstance(self.param, str) else self.param(args)
@@ -172,7 +179,7 @@ class EffectCheck:
 class CommandDef:
     """One command: opcode, arguments in wire order, hazard, and how the ground station verifies it.
 
-    ``echo``: the vehicle echoes it (CMD_COUNT / CMD_LAST_OPCODE / CMD_RESULT) and it is
+    ``echo``: the vehicle echoes it (the verifier's count / last opcode / result words) and it is
     Acknowledged from that; ``effect``: what shows it Completed (none: complete on ack).
     """
 
@@ -250,48 +257,9 @@ def index_definitions(definitions: Iterable[CommandDef] | Mapping[str, CommandDe
 
 
 def definitions_as_wire(definitions: Iterable[CommandDef] | Mapping[str, CommandDef] | None = None) -> list[dict]:
-    """What a console needs to build its command forms (defaults to the vehicle's set)."""
-    return [d.as_wire() for d in index_definitions(VEHICLE_COMMANDS if definitions is None else definitions).values()]
+    """What a console needs to build its command forms (defaults to the simulated vehicle's set)."""
+    if definitions is None:
+        from .vehicle_file import simulated_vehicle  # the vehicle file's loader builds on this module
 
-
-# -- the simulated test vehicle ----------------------------------------------------------------------------------
-
-GROUP_RATE_PARAMS = ("FC_SPF", "VIB_SPF")  # samples per frame in use, by group code
-
-VEHICLE_COMMANDS: tuple[CommandDef, ...] = (
-    CommandDef(
-        "SET_BITRATE", 0x01,
-        (ArgSpec("bitrate", "u32", 10_000, 20_000_000, units="b/s", description="PCM bit rate (sets the frame rate)"),),
-        description="Change the PCM bit rate, and so the frame rate, from the next minor frame",
-        effect=EffectCheck("BITRATE_KBPS", lambda a: round(a["bitrate"] / 1000),
-                           describe="BITRATE_KBPS == round(bitrate/1000)")),
-    CommandDef(
-        "SET_GROUP_RATE", 0x02,
-        (ArgSpec("group", "enum", choices={"flight controls": 0, "structures": 1}, description="parameter group"),
-         ArgSpec("samples_per_frame", "enum", choices={"1": 1, "2": 2, "4": 4}, units="samples/minor frame",
-                 description="samples of each parameter in the group per minor frame")),
-        description="Change one parameter group's sample rate",
-        effect=EffectCheck(lambda a: GROUP_RATE_PARAMS[a["group"]], lambda a: a["samples_per_frame"],
-                           describe="FC_SPF (flight controls) or VIB_SPF (structures) == samples_per_frame")),
-    CommandDef(
-        "SELECT_SYSTEM", 0x03,
-        (ArgSpec("system", "enum", choices={"primary": 0, "backup": 1}, description="system in control"),),
-        hazardous=True, description="Switch between the primary and the backup system",
-        effect=EffectCheck("SYSTEM", lambda a: a["system"], describe="SYSTEM == system")),
-    CommandDef(
-        "MARK_TEST_POINT", 0x04,
-        (ArgSpec("test_point", "u32", 0, 65535, description="test point number"),),
-        description="Mark the start of a test point in the vehicle's data",
-        effect=EffectCheck("TEST_POINT", lambda a: a["test_point"], describe="TEST_POINT == test_point")),
-    CommandDef(
-        "INJECT_FAULT", 0x05,
-        (ArgSpec("fault", "enum", choices={"none": 0, "egt_overtemp": 1, "hydraulic_loss": 2, "vibration": 3},
-                 description="simulated fault (none clears it)"),),
-        hazardous=True, description="Inject a simulated fault into the vehicle's measurements",
-        effect=EffectCheck("FAULT", lambda a: a["fault"], describe="FAULT == fault")),
-)
-
-
-def vehicle_commands() -> dict[str, CommandDef]:
-    """The simulated vehicle's commands by name."""
-    return index_definitions(VEHICLE_COMMANDS)
+        definitions = simulated_vehicle().commands
+    return [d.as_wire() for d in index_definitions(definitions).values()]

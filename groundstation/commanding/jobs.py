@@ -45,7 +45,7 @@ class Release(NamedTuple):
 class _Job:
     record: CommandRecord
     defn: CommandDef
-    base_count: int | None = None  # CMD_COUNT before release
+    base_count: int | None = None  # the echo count word before release
     base_result: int | None = None
     deadline_ns: int = 0  # of the current stage
     note: str = ""  # what verification saw that did not count

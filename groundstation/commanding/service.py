@@ -18,14 +18,14 @@ from typing import Any
 from ..auth import Role
 from .authority import Authority, AuthorityRefused, PrincipalLike, principal_role
 from .definitions import CommandDef, CommandRejected, Value, check_args, display_args, index_definitions
-from .echo import VEHICLE_RESULTS, read_echo
+from .echo import EchoSpec, read_echo
 from .history import CommandRecord, History, State
 from .jobs import Arm, Release, _Attempt, _Job
 from .sanitize import is_int as _is_int
 from .sanitize import safe_args as _safe_args
 from .sanitize import safe_name as _safe_name
 
-__all__ = ["Arm", "CommandService", "Encode", "Event", "Release", "VEHICLE_RESULTS"]
+__all__ = ["Arm", "CommandService", "Encode", "Event", "Release"]
 
 Event = dict[str, Any]
 Encode = Callable[[int, int, list[tuple[str, Value]], bool], bytes]  # (sequence, opcode, args, armed) -> packet
@@ -41,8 +41,13 @@ class CommandService:
                  authority: Authority | None = None, rate_limit: tuple[int, float] | None = (5, 10.0),
                  arm_timeout_s: float = 10.0, history_size: int = 1000, audit_size: int = 10_000,
                  on_audit: Callable[[dict], None] | None = None, sequence_start: int = 1,
-                 count_modulus: int = 1 << 16) -> None:
+                 count_modulus: int = 1 << 16, echo: EchoSpec | None = None) -> None:
         self.definitions = index_definitions(definitions)
+        if echo is None:  # the simulated vehicle's verifier (its vehicle database file)
+            from .vehicle_file import simulated_vehicle
+
+            echo = simulated_vehicle().echo
+        self.echo = echo
         self.encode = encode
         self.authority = authority if authority is not None else Authority()
         self.rate_limit, self.arm_timeout_s, self.count_modulus = rate_limit, arm_timeout_s, count_modulus
@@ -148,9 +153,9 @@ class CommandService:
         if holder is None or holder.user != rec.user:
             now_with = f"is now held by {holder.describe()}" if holder else "is no longer held"
             return self._fail_release(job, now_ns, "authority_lost", f"not sent: command authority {now_with}")
-        if defn.echo and self._int("CMD_COUNT") is None:
+        if defn.echo and self._int(self.echo.count) is None:
             return self._fail_release(job, now_ns, "no_telemetry", "not sent: no downlink telemetry yet"
-                                      " (CMD_COUNT not seen), so the vehicle's echo could not be verified")
+                                      f" ({self.echo.count} not seen), so the vehicle's echo could not be verified")
         rec.sequence = self._next_sequence
         self._next_sequence += 1
         wire_args = [(a.wire_kind, rec.values[a.name]) for a in defn.args]
@@ -158,7 +163,7 @@ class CommandService:
             packet = bytes(self.encode(rec.sequence, defn.opcode, wire_args, rec.arm_id is not None))
         except Exception as e:  # a codec error must fail this record, not wedge the queue
             return self._fail_release(job, now_ns, "encode_failed", f"not sent: uplink encoding failed: {e}")
-        job.base_count, job.base_result = self._int("CMD_COUNT"), self._int("CMD_RESULT")
+        job.base_count, job.base_result = self._int(self.echo.count), self._int(self.echo.result)
         job.deadline_ns = now_ns + int(defn.timeout_ack_s * 1e9)
         self._flight = job
         return Release(rec, packet, [self._move(rec, State.RELEASED, now_ns)])
@@ -381,7 +386,8 @@ class CommandService:
 
     def _echo(self, job: _Job) -> tuple[str, str] | None:
         """The vehicle's answer to the packet in flight (see ``echo.read_echo``)."""
-        answer, note = read_echo(self._latest, job.base_count, job.base_result, job.defn.opcode, self.count_modulus)
+        answer, note = read_echo(self._latest, job.base_count, job.base_result, job.defn.opcode, self.count_modulus,
+                                 self.echo)
         if note:
             job.note = note
         return answer
@@ -391,8 +397,8 @@ class CommandService:
         if rec.state == State.RELEASED:
             return "send_timeout", f"released but not reported sent within {defn.timeout_ack_s:g} s"
         if rec.state == State.SENT and defn.echo:
-            return "ack_timeout", (f"no acknowledgement within {defn.timeout_ack_s:g} s (CMD_COUNT"
-                                   f" {self._int('CMD_COUNT')}, was {job.base_count} before sending){job.note}")
+            return "ack_timeout", (f"no acknowledgement within {defn.timeout_ack_s:g} s ({self.echo.count}"
+                                   f" {self._int(self.echo.count)}, was {job.base_count} before sending){job.note}")
         effect = defn.effect
         param = effect.parameter(rec.values)
         seen = self._latest.get(param)

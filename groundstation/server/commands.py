@@ -22,7 +22,7 @@ from tornado.web import HTTPError, RequestHandler
 from telemetry_formats.uplink import encode_uplink
 
 from ..auth import AuthError
-from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
+from ..commanding import AuthorityRefused, CommandRejected, CommandService, commanding_from, simulated_vehicle
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
 from .guard import GuardedSocket
@@ -31,8 +31,6 @@ from .station import GroundStation, now_ns
 
 __all__ = ["CommandCenter", "command_handlers"]
 
-ECHO_PARAMETERS = ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT", "SYSTEM", "FAULT",
-                   "FC_SPF", "VIB_SPF")
 COMMAND_ROLES = ("director", "admin")
 MAX_COMMAND_MESSAGE = 16 * 1024
 MESSAGES_PER_SECOND = 50
@@ -45,7 +43,10 @@ class CommandCenter:
         self.sock = socket.socket(socket.AF_INET6 if ":" in uplink[0] else socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         # Seed the uplink sequence from the clock so a restarted ground station is never "stale".
-        self.service = CommandService(vehicle_commands(), encode_uplink, on_audit=self._audit,
+        mission = station.config.mission
+        vehicle = (commanding_from(mission) if mission is not None else None) or simulated_vehicle()
+        self.telemetry = vehicle.telemetry_names()  # the echo words and every effect's parameters
+        self.service = CommandService(vehicle.commands, encode_uplink, on_audit=self._audit, echo=vehicle.echo,
                                       sequence_start=int(time.time()), rate_limit=station.config.command_rate)
         self.sockets: set = set()  # open /ws/command handlers
         self._pending_audit: deque[dict] = deque()
@@ -61,7 +62,7 @@ class CommandCenter:
             return
         hub = self.station.hub
         values = {}
-        for name in ECHO_PARAMETERS:
+        for name in self.telemetry:
             e = hub.catalog.by_name.get(name)
             if e is not None and hub.latest.seen[e.id]:
                 values[name] = float(hub.latest.value[e.id])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tornado.ioloop import PeriodicCallback
 
-from telemetry_formats.paramdb import ParameterDatabase
+from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
 
 from ..auth import OriginPolicy, TokenVerifier
 from ..catalog import Catalog
@@ -37,6 +37,7 @@ class StationConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     params: ParameterDatabase | None = None
+    mission: MissionDatabase | None = None  # every --params file merged (params is its PCM link); bus sources too
     channel_id: int | None = None
     link_timeout_s: float = 0.5
     tick_interval_s: float = 0.002

@@ -1,11 +1,14 @@
-"""Batch decommutation: PCM packets to minor/major frames and calibrated parameter samples."""
+"""Batch decommutation: PCM packets to minor/major frames, bus messages and words, calibrated parameter samples."""
 
+from .bus import BusExtractor, BusStats, extract_429, extract_1553
 from .decommutator import DecomError, Decommutator, DecomResult, DecomStats
 from .frames import FrameSynchronizer, MinorFrames
 from .major import MajorFrameAssembler, MajorFrames
 from .params import ExtractionPlan, SampleBatch
 
 __all__ = [
+    "BusExtractor",
+    "BusStats",
     "DecomError",
     "DecomResult",
     "DecomStats",
@@ -16,4 +19,6 @@ __all__ = [
     "MajorFrames",
     "MinorFrames",
     "SampleBatch",
+    "extract_1553",
+    "extract_429",
 ]

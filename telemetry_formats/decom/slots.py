@@ -196,7 +196,7 @@ class SlotSet:
         if self.narrow:
             raw = np.take(src, self.columns(colmap, self.used_k[0]), axis=1, out=tile["raw"])
         else:
-            raw = self._raw(src, colmap, np.arange(n)[:, None], slice(None))
+            raw = self.raw_bits(src, colmap, np.arange(n)[:, None], slice(None))
         raw_out[...] = raw
         if self.flip_signed:
             np.copyto(x, np.bitwise_xor(raw, tile["flip"], out=tile["y"]))
@@ -239,7 +239,8 @@ class SlotSet:
                 state -= hit.view(np.int8)
 
     # -- a flat selection of samples ----------------------------------------
-    def _raw(self, src, colmap, rows, idx):
+    def raw_bits(self, src: np.ndarray, colmap: np.ndarray | None, rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The raw bits of slots ``idx`` in source rows ``rows``: fragments masked, shifted and joined."""
         raw = None
         for k in self.used_k:
             w = src[rows, self.columns(colmap, k)[idx]]
@@ -251,7 +252,12 @@ class SlotSet:
     def evaluate(self, src: np.ndarray, colmap: np.ndarray | None, rows: np.ndarray,
                  idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(raw, eu, limit, pid) of the samples of slots ``idx`` in source rows ``rows``."""
-        raw = self._raw(src, colmap, rows, idx)
+        raw = self.raw_bits(src, colmap, rows, idx)
+        eu, state = self.calibrate(raw, self.numeric(raw, idx), idx)
+        return raw, eu, state, self.pid[idx]
+
+    def numeric(self, raw: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The numeric values of raw bits ``raw`` of slots ``idx`` by their encodings (float64)."""
         x = raw.astype(np.float64)
         if len(self.signed_cols):
             flip = self.flip[idx]
@@ -261,6 +267,10 @@ class SlotSet:
                 sel = np.flatnonzero(np.isin(idx, cols))
                 ut, ft = _FLOATS[bits]
                 x[sel] = raw[sel].astype(ut).view(ft).astype(np.float64)
+        return x
+
+    def calibrate(self, raw: np.ndarray, x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(eu, limit state) of slots ``idx`` whose numeric values are ``x``: calibration, then limits."""
         if self.identity:
             eu = x.copy()
         else:  # per-degree 1-D gathers of the coefficients (scalars when all slots agree)
@@ -279,4 +289,4 @@ class SlotSet:
                 state += (eu > threshold[idx]).view(np.int8)
             else:
                 state -= (eu < threshold[idx]).view(np.int8)
-        return raw, eu, state, self.pid[idx]
+        return eu, state

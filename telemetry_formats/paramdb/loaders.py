@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..tmats import PcmLink, Tmats
+from ..tmats import Conversion, PcmLink, Tmats
 from .model import (
     Calibration,
     ConfigError,
@@ -24,7 +24,7 @@ from .model import (
     Sfid,
 )
 
-__all__ = ["load_parameter_file", "parse_parameter_mapping", "from_tmats", "frame_from_pcm_link"]
+__all__ = ["load_parameter_file", "parse_parameter_mapping", "read_document", "from_tmats", "frame_from_pcm_link"]
 
 _TMATS_ENCODING = {"UNS": "unsigned", "TWO": "signed", "INT": "signed", "FPT": "float"}
 
@@ -53,7 +53,7 @@ def _sync_from_bits(bits: str) -> tuple[int, int, int]:
     return pattern, len(bits), mask
 
 
-def _frame_from_mapping(m: Mapping[str, Any]) -> FrameFormat:
+def frame_from_mapping(m: Mapping[str, Any]) -> FrameFormat:
     name = str(m.get("name", "pcm"))
     sync = m.get("sync_pattern", "0xFE6B2840")
     sync_len = m.get("sync_length")
@@ -92,7 +92,7 @@ def _frame_from_mapping(m: Mapping[str, Any]) -> FrameFormat:
         raise ConfigError(f"frame {name}: missing {exc.args[0]!r}") from None
 
 
-def _parameter_from_mapping(m: Mapping[str, Any]) -> Parameter:
+def parameter_from_mapping(m: Mapping[str, Any]) -> Parameter:
     name = m.get("name")
     if not name:
         raise ConfigError(f"a parameter has no name: {dict(m)!r}")
@@ -137,25 +137,28 @@ def parse_parameter_mapping(doc: Mapping[str, Any], source: str = "") -> Paramet
     """Build a database from the parsed contents of a parameter file."""
     if not isinstance(doc, Mapping) or "frame" not in doc:
         raise ConfigError(f"{source or 'parameter file'}: needs a [frame] table")
-    frame = _frame_from_mapping(doc["frame"])
-    params = [_parameter_from_mapping(p) for p in doc.get("parameter", doc.get("parameters", [])) or []]
+    frame = frame_from_mapping(doc["frame"])
+    params = [parameter_from_mapping(p) for p in doc.get("parameter", doc.get("parameters", [])) or []]
     return ParameterDatabase(frame=frame, parameters=params, source=source)
 
 
-def load_parameter_file(path: str | Path) -> ParameterDatabase:
-    """Load a ``.toml`` or ``.yaml``/``.yml`` parameter file."""
+def read_document(path: str | Path) -> Any:
+    """The parsed contents of a ``.toml`` or ``.yaml``/``.yml`` file; ConfigError naming the file."""
     path = Path(path)
     text = path.read_bytes()
     try:
         if path.suffix.lower() == ".toml":
-            doc = tomllib.loads(text.decode())
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            doc = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{path}: use a .toml, .yaml or .yml file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+            return tomllib.loads(text.decode())
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return parse_parameter_mapping(doc, source=str(path))
+    raise ConfigError(f"{path}: use a .toml, .yaml or .yml file (or an ICD .csv for bus parameters)")
+
+
+def load_parameter_file(path: str | Path) -> ParameterDatabase:
+    """Load a ``.toml`` or ``.yaml``/``.yml`` PCM parameter file (``[frame]`` and its parameters)."""
+    return parse_parameter_mapping(read_document(path), source=str(path))
 
 
 def frame_from_pcm_link(link: PcmLink) -> FrameFormat:
@@ -211,6 +214,28 @@ def _group_from_comment(comment: str) -> str:
     return ""
 
 
+def conversion_fields(conv: Conversion | None, encodings: Mapping[str, str] = _TMATS_ENCODING,
+                      default_encoding: str = "unsigned") -> dict[str, Any]:
+    """A C-group's encoding (``BFM``), calibration (``DCT`` COE/PRS), units, limits (``MOT3``-``MOT6``),
+    description and group as ``Parameter`` fields (identity and none without a C-group)."""
+    if conv is None:
+        return {"encoding": default_encoding}
+    cal = Calibration()
+    if conv.kind == "COE" and conv.coefficients:
+        cal = Calibration(polynomial=tuple(conv.coefficients))
+    elif conv.kind == "PRS" and conv.pairs:
+        cal = Calibration(pairs=tuple(sorted(conv.pairs)))
+    return {
+        "encoding": encodings.get(conv.binary_format, default_encoding),
+        "calibration": cal,
+        "units": conv.units,
+        "limits": Limits(warning_low=conv.low_warning, warning_high=conv.high_warning,
+                         critical_low=conv.low_alert, critical_high=conv.high_alert),
+        "description": conv.description,
+        "group": _group_from_comment(conv.comment),
+    }
+
+
 def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[str]]:
     """The database for PCM channel ``channel_id`` from TMATS, plus non-fatal problems.
 
@@ -233,37 +258,17 @@ def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[s
             if any(f.word_position >= len(widths) or f.word_position < 1 for f in frags):
                 raise ConfigError(f"word position outside 1..{frame.data_words}")
             first = frags[0]
-            cal = Calibration()
-            limits = Limits()
-            encoding, units = "unsigned", ""
-            if conv is not None:
-                units = conv.units
-                encoding = _TMATS_ENCODING.get(conv.binary_format, "unsigned")
-                if conv.kind == "COE" and conv.coefficients:
-                    cal = Calibration(polynomial=tuple(conv.coefficients))
-                elif conv.kind == "PRS" and conv.pairs:
-                    cal = Calibration(pairs=tuple(sorted(conv.pairs)))
-                limits = Limits(
-                    warning_low=conv.low_warning,
-                    warning_high=conv.high_warning,
-                    critical_low=conv.low_alert,
-                    critical_high=conv.high_alert,
-                )
+            conv_fields = conversion_fields(conv)
             param = Parameter(
                 name=meas.name,
                 fragments=tuple(
                     Fragment(word=f.word_position, mask=_mask_from_tmats(f.mask, int(widths[f.word_position])))
                     for f in frags
                 ),
-                encoding=encoding,
                 word_interval=first.word_interval,
                 frame_position=first.frame_position if frame.minor_frames > 1 else None,
                 frame_interval=first.frame_interval,
-                calibration=cal,
-                units=units,
-                limits=limits,
-                description=conv.description if conv is not None else "",
-                group=_group_from_comment(conv.comment) if conv is not None else "",
+                **conv_fields,
             )
             param.check(frame)
             params.append(param)

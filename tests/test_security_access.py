@@ -141,13 +141,17 @@ def test_every_refusal_has_its_reason_is_audited_and_no_command_reaches_the_vehi
 def test_a_full_server_refuses_new_connections_with_503_and_says_so_in_health():
     async def main():
         async with vehicle_and_server("--max-connections", "3", "--max-connections-per-address", "0",
-                                      open_mode=False) as (sim, srv):
+                                      "--health-details", open_mode=False) as (sim, srv):
             url = srv.ws_url + "?token=" + token()
             consoles = [await Console.connect(url) for _ in range(3)]
             assert await refused_status(url) == 503
             health = f"http://127.0.0.1:{srv.http_port}/healthz"
+            assert http_status(health) == 503  # every socket counts: a plain HTTP request too
+            await consoles.pop().close()
+            await asyncio.sleep(0.3)
             h = json.loads(urllib.request.urlopen(health, timeout=5).read())
-            assert h["connections"] == {"open": 3, "max": 3, "refused": 1}
+            assert h["connections"] == {"open": 3, "max": 3, "refused": 2}  # 2 consoles + this request
+            consoles.append(await Console.connect(url))
             for c in consoles:  # the full server still serves its consoles
                 await c.send({"type": "ping", "id": 1})
                 assert (await c.until(lambda m: m["type"] == "pong"))["id"] == 1

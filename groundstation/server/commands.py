@@ -10,7 +10,6 @@ check the Origin, bound message size and rate, and translate requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import time
@@ -25,6 +24,7 @@ from ..auth import AuthError
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
+from .api import ApiHandler
 from .guard import GuardedSocket
 from .limits import CLOSE_FLOOD, audit_refusal
 from .station import GroundStation, now_ns
@@ -253,11 +253,10 @@ class CommandSocket(GuardedSocket):
             return False
 
     def prepare(self) -> None:
-        self.guard_prepare()
         self.principal = _authorize(self.center.station, self)
 
     def open(self) -> None:
-        self.guard_open(0)  # the connection limit here; the message rate is MESSAGES_PER_SECOND below
+        self.guard_open(0)  # the message rate is MESSAGES_PER_SECOND below
         self.center.sockets.add(self)
         self.register("command", id(self), self.principal)
         log_event("command_open", user=self.principal.user, role=self.principal.role)
@@ -308,17 +307,17 @@ class CommandSocket(GuardedSocket):
         self.unregister()
 
 
-class CommandApi(RequestHandler):
+class CommandApi(ApiHandler):
     """HTTP API for scripts: JSON in and out, ``Authorization: Bearer <token>``."""
 
     ROUTES = {"commands": "command", "arm": "arm", "execute": "execute", "disarm": "disarm",
               "authority": "authority"}
+    min_role = "director"
+    refused_event = "command_refused"
 
     def initialize(self, center: CommandCenter) -> None:
         self.center = center
-
-    def prepare(self) -> None:
-        self.principal = _authorize(self.center.station, self)
+        self.station = center.station
 
     QUERIES = {"commands": "history", "definitions": "definitions", "authority": "authority_state"}
 
@@ -326,32 +325,18 @@ class CommandApi(RequestHandler):
         kind = self.QUERIES.get(what)
         if kind is None:
             raise HTTPError(404)
-        self._json(await self.center.handle(self.principal, {"type": kind, "n": 100}))
+        self.reply(await self.center.handle(self.principal, {"type": kind, "n": 100}))
 
     async def post(self, what: str) -> None:
         kind = self.ROUTES.get(what)
         if kind is None:
             raise HTTPError(404)
-        if len(self.request.body) > MAX_COMMAND_MESSAGE:
-            raise HTTPError(413, reason=f"body larger than {MAX_COMMAND_MESSAGE} bytes")
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            self.set_status(400)
-            self._json(_error({}, "bad_json", "the body is not JSON"))
-            return
-        if not isinstance(body, dict):
-            self.set_status(400)
-            self._json(_error({}, "bad_message", "the body must be a JSON object"))
+        body = self.json_body(MAX_COMMAND_MESSAGE)
+        if body is None:
             return
         reply = await self.center.handle(self.principal, {**body, "type": kind})
-        self.set_status({"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
-                         "rejected": 422, "accepted": 202}.get(reply["type"], 200))
-        self._json(reply)
-
-    def _json(self, obj) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(obj, default=str))
+        self.reply(reply, {"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
+                           "rejected": 422, "accepted": 202}.get(reply["type"], 200))
 
 
 def command_handlers(center: CommandCenter) -> list:

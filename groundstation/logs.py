@@ -47,6 +47,9 @@ _SECRETS = re.compile(
     r"|eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")  # anything shaped like a JWT
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def _redacted(m: re.Match) -> str:
     prefix = m.group(1) or m.group(2)
     return f"{prefix}<redacted>" if prefix else "<redacted>"
@@ -216,7 +219,7 @@ class _ForeignThrottle(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(logger.name):
             return True
-        key = ("foreign", record.name, str(record.msg)[:80])
+        key = ("foreign", record.name, _DIGITS.sub("#", str(record.msg)[:120])[:80])  # "Task-99" = "Task-#"
         if _throttle.admit(key, time.monotonic(), {"logger": record.name, "template": str(record.msg)[:200]}):
             return True
         _stats.suppressed += 1
@@ -264,9 +267,10 @@ def audit_event(event: str, **fields) -> None:
     audit_logger.info(event, extra={"fields": {"audit": True, **fields}})
 
 
-def log_throttled(event: str, reason: str, level: int = logging.WARNING, **fields) -> None:
-    """``log_event``, limited per ``(event, reason)``: the rest of the interval is one summary line."""
-    if _throttle.admit((event, reason), time.monotonic(), {"audit": False, "level": level}):
+def log_throttled(event: str, key: str, level: int = logging.WARNING, **fields) -> None:
+    """``log_event``, limited per ``(event, key)`` (``key``: the kind of reason): the rest of the
+    interval is one summary line."""
+    if _throttle.admit((event, key), time.monotonic(), {"audit": False, "level": level}):
         log_event(event, level, **fields)
     else:
         _stats.suppressed += 1
@@ -291,6 +295,6 @@ def flush_log_summaries(now: float | None = None) -> int:
         elif first.get("audit"):
             audit_event(key[0], code=key[1] if len(key) > 1 else None, **summary)
         else:
-            log_event(key[0], first.get("level", logging.WARNING), reason=key[1] if len(key) > 1 else None,
+            log_event(key[0], first.get("level", logging.WARNING), kind=key[1] if len(key) > 1 else None,
                       **summary)
     return len(due)

@@ -298,9 +298,12 @@ class CommandSocket(GuardedSocket):
 
     def send(self, message: dict) -> None:
         try:
-            self.write_message(msgpack.packb(message, use_bin_type=True), binary=True)
+            fut = self.write_message(msgpack.packb(message, use_bin_type=True), binary=True)
         except Exception:  # noqa: BLE001 - closed sockets are dropped from the set on close
-            pass
+            return
+        # a peer gone before the write ends fails the future later: retrieve it (else asyncio logs
+        # "Task exception was never retrieved" with a traceback for every such client)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def on_close(self) -> None:
         self.center.sockets.discard(self)

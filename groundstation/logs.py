@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import queue
 import re
 import sys
@@ -77,10 +78,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         try:
-            line = json.dumps(out, default=str)
-        except (ValueError, TypeError, RecursionError):  # a field json cannot take (nesting, NaN keys...)
-            line = json.dumps({k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)[:2000]
-                               for k, v in out.items()})
+            line = json.dumps(out, default=str, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):  # NaN, nesting past the recursion limit, odd keys
+            line = json.dumps(_plain(out, 0))
         return redact(line)
 
     @staticmethod
@@ -89,6 +89,21 @@ class JsonFormatter(logging.Formatter):
             return record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the line
             return str(record.msg)
+
+
+def _plain(v, depth: int):
+    """``v`` as strict JSON can hold it: non-finite floats as strings, nesting cut at 16 levels."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if depth >= 16:
+        return "..."
+    if isinstance(v, dict):
+        return {str(k): _plain(x, depth + 1) for k, x in list(v.items())[:1000]}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x, depth + 1) for x in v[:1000]]
+    return str(v)[:2000]
 
 
 @dataclass

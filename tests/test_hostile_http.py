@@ -209,7 +209,7 @@ def test_logging_through_a_blocked_stream_never_blocks_and_counts_what_it_drops(
 
 
 def test_slow_header_sockets_are_counted_against_the_cap_and_closed_after_the_timeout():
-    with server("--http-timeout", "1", "--max-connections-per-address", "4", "--health-details") as srv:
+    with server("--http-timeout", "1", "--max-connections-per-address", "4") as srv:
         slow = []
         for _ in range(4):
             s = socket.create_connection(("127.0.0.1", srv.http_port))
@@ -332,7 +332,7 @@ def test_static_files_are_the_built_assets_only():
 
 
 def test_health_without_a_token_is_the_status_only():
-    with tempfile.TemporaryDirectory() as rec, server("--record", rec, open_mode=False) as srv:
+    with tempfile.TemporaryDirectory() as rec, server("--record", rec, open_mode=False, health_details=False) as srv:
         status, _, body = request(srv.http_port, "GET", "/healthz")
         assert status == 200 and json.loads(body) == {"status": "ok"}
         for secret in (socket.gethostname(), str(srv.proc.pid), rec):

@@ -141,7 +141,7 @@ def test_every_refusal_has_its_reason_is_audited_and_no_command_reaches_the_vehi
 def test_a_full_server_refuses_new_connections_with_503_and_says_so_in_health():
     async def main():
         async with vehicle_and_server("--max-connections", "3", "--max-connections-per-address", "0",
-                                      "--health-details", open_mode=False) as (sim, srv):
+                                      open_mode=False) as (sim, srv):
             url = srv.ws_url + "?token=" + token()
             consoles = [await Console.connect(url) for _ in range(3)]
             assert await refused_status(url) == 503

@@ -24,6 +24,7 @@ from ..auth import AuthError
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, vehicle_commands
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
+from ..strict_json import MAX_DEPTH, depth_within
 from .api import ApiHandler
 from .guard import GuardedSocket
 from .limits import CLOSE_FLOOD, audit_refusal
@@ -290,6 +291,9 @@ class CommandSocket(GuardedSocket):
             return
         if not isinstance(msg, dict):
             self.send(_error({}, "bad_message", "a message must be a map"))
+            return
+        if not depth_within(msg, MAX_DEPTH):  # replies, history and audit lines echo what it holds
+            self.send(_error(msg, "too_deep", f"a message may nest at most {MAX_DEPTH} levels"))
             return
         if over > 0:
             self.send(_error(msg, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))

@@ -307,6 +307,8 @@ def test_nesting_bombs_and_non_finite_json_are_400_and_tokens_never_reach_the_lo
         status, _, _ = request(srv.http_port, "POST", "/api/commands", _nested(5000),
                                {"Authorization": f"Bearer {director}"})
         assert status == 400
+        status, _, reply = request(srv.http_port, "POST", f"/api/authority?token={director}", b'{"action": ["take"]}')
+        assert status == 422 and json.loads(reply)["code"] == "bad_field"  # a non-string action, as documented
         status, _, _ = request(srv.http_port, "GET", f"/api/nothing?token={director}")
         assert status == 404
         status, _, _ = request(srv.http_port, "GET", "/api/commands?token=" + director[:-4] + "AAAA")  # forged

@@ -35,8 +35,9 @@ class HealthHandler(_Base):
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
+        health = self.station.health()
         details = self.station.config.health_details or _is_admin(self.station, self)
-        self.write(json.dumps(self.station.health() if details else {"status": "ok"}))
+        self.write(json.dumps(health if details else {"status": health.get("status", "ok")}))
 
 
 def _is_admin(station: GroundStation, handler: RequestHandler) -> bool:

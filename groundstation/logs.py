@@ -132,8 +132,8 @@ class _BoundedQueueHandler(QueueHandler):
             self.queue.put_nowait(self.prepare(record))
         except queue.Full:
             _stats.dropped += 1
-        except Exception:  # noqa: BLE001 - logging must never raise into the server
-            self.handleError(record)
+        except Exception:  # noqa: BLE001 - logging must never raise into the server, nor write around the queue
+            _stats.dropped += 1
 
 
 class _LineWriter:

@@ -5,7 +5,8 @@
 - every accepted socket (plain HTTP, a WebSocket, one still sending its headers)
   takes a slot in the station's ``ConnectionLimiter`` from ``accept`` until its
   file descriptor is closed; past a limit the socket is answered at once (429
-  per address, 503 when full, with ``Retry-After``, audited) and closed;
+  per address, 503 when full, with ``Retry-After``, audited) and closed (at once,
+  unanswered, while ``MAX_REFUSING`` others are being answered: a connect flood);
 - headers, idle keep-alive connections and bodies have ``timeout_s`` (Tornado's
   default header and idle timeout is an hour), and bodies are at most
   ``max_body_bytes``;
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -37,6 +39,7 @@ from .limits import ConnectionLimiter, Refusal, audit_refusal
 __all__ = ["GuardedHTTPServer", "AcceptBackoff", "add_accept_handler"]
 
 REFUSE_READ_S = 1.0  # a refused socket's request is read (for the audit line) at most this long
+MAX_REFUSING = 64  # refused sockets answered at a time (each holds a descriptor up to REFUSE_READ_S)
 ACCEPT_BATCH = 128  # sockets accepted per readiness event, as Tornado does
 
 
@@ -117,6 +120,7 @@ class GuardedHTTPServer(HTTPServer):
         self.limiter = limiter
         self.on_refused = on_refused
         self.on_accept_error = on_accept_error
+        self._refusing = 0  # refused sockets being answered
 
     def add_sockets(self, sockets) -> None:
         for sock in sockets:
@@ -134,7 +138,12 @@ class GuardedHTTPServer(HTTPServer):
         refusal = self.limiter.admit(ip)
         if refusal is not None:
             self.on_refused()
-            return _refuse(stream, refusal, ip)
+            if self._refusing >= MAX_REFUSING:  # a connect flood: no time (nor descriptors) for politeness
+                audit_refusal("connection_refused", refusal.code, refusal.reason, remote=ip)
+                stream.close()
+                return None
+            self._refusing += 1  # now: the coroutine starts only at the next loop iteration
+            return self._refuse(stream, refusal, ip)
         self.limiter.opened(ip)
         close_fd = stream.close_fd
 
@@ -148,25 +157,30 @@ class GuardedHTTPServer(HTTPServer):
         return super().handle_stream(stream, address)
 
 
-async def _refuse(stream: IOStream, refusal: Refusal, ip: str) -> None:
-    """Answer a socket over the limits: read its request head (briefly, for the audit line's path and
-    so that closing does not reset the connection before the answer is read), answer, close."""
-    path = ""
+    async def _refuse(self, stream: IOStream, refusal: Refusal, ip: str) -> None:
+        """Answer a socket over the limits: read its request head (briefly, for the audit line's path and
+        so that closing does not reset the connection before the answer is read), answer, close. At most
+        ``MAX_REFUSING`` at a time (counted by the caller): past that, refused sockets are closed at once."""
+        try:
+            path = await _request_path(stream)
+            audit_refusal("connection_refused", refusal.code, refusal.reason, path=path, remote=ip)
+            body = json.dumps({"type": "error", "code": refusal.code, "message": refusal.reason}).encode()
+            head = (f"HTTP/1.1 {refusal.status} {HTTPStatus(refusal.status).phrase}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                    f"Retry-After: 1\r\nConnection: close\r\n\r\n").encode()
+            with contextlib.suppress(StreamClosedError):
+                await stream.write(head + body)
+        finally:
+            self._refusing -= 1
+            stream.close()
+
+
+async def _request_path(stream: IOStream) -> str:
+    """The path (without query) of the request the client sends, read for at most ``REFUSE_READ_S``."""
     try:
         head = await gen.with_timeout(timedelta(seconds=REFUSE_READ_S), stream.read_until(b"\r\n\r\n", 16384),
                                       quiet_exceptions=(StreamClosedError,))
-        target = head.split(b"\r\n", 1)[0].split(b" ")
-        if len(target) > 1:
-            path = target[1].split(b"?", 1)[0].decode("latin-1")[:200]
     except Exception:  # noqa: BLE001 - timed out, closed, too long: answer all the same
-        pass
-    audit_refusal("connection_refused", refusal.code, refusal.reason, path=path, remote=ip)
-    body = json.dumps({"type": "error", "code": refusal.code, "message": refusal.reason}).encode()
-    head_out = (f"HTTP/1.1 {refusal.status} {HTTPStatus(refusal.status).phrase}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                f"Retry-After: 1\r\nConnection: close\r\n\r\n").encode()
-    try:
-        await stream.write(head_out + body)
-    except StreamClosedError:
-        pass
-    stream.close()
+        return ""
+    target = head.split(b"\r\n", 1)[0].split(b" ")
+    return target[1].split(b"?", 1)[0].decode("latin-1")[:200] if len(target) > 1 else ""

@@ -195,10 +195,10 @@ class GroundStation:
                       last=self.udp_sources.last_refused)
             self._refused_seen = self.udp_sources.refused
         self.console_housekeeping(now)
-        flush_log_summaries()
 
     def console_housekeeping(self, now: int) -> None:
-        """Console metrics and closing consoles whose token expired."""
+        """Console metrics, closing consoles whose token expired, the rate-limited logs' summaries."""
+        flush_log_summaries()
         mono = time.monotonic()
         if self._last_housekeeping is not None:
             self.metrics.loop_lag_seconds.observe(max(mono - self._last_housekeeping - 0.1, 0.0))

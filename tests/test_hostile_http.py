@@ -9,6 +9,7 @@ Every test checks that every line the server logged is JSON.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import fcntl
@@ -29,7 +30,7 @@ import urllib.request
 import pytest
 
 from groundstation.auth import TokenIssuer
-from tests.live import SECRET, free_port, server
+from tests.live import SECRET, Console, Director, free_port, server, vehicle_and_server
 
 
 def token(role: str = "director", user: str = "mallory") -> str:
@@ -396,3 +397,78 @@ def test_a_command_socket_closed_right_after_the_upgrade_logs_no_traceback():
         assert health_ms(srv.http_port) < 1000
         lines = log_lines(srv)
         assert not any("never retrieved" in e.get("event", "") or "exception" in e for e in lines), lines[:3]
+
+
+FLOOD = textwrap.dedent("""
+    import http.client, sys, threading, time
+    port, tok, source, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+    counts = {}
+    def flood():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            c.request("POST", "/api/commands", body=b"[" * 3000 + b"]" * 3000,
+                      headers={"Authorization": "Bearer " + tok})
+            r = c.getresponse()
+            r.read()
+            counts[r.status] = counts.get(r.status, 0) + 1
+    threads = [threading.Thread(target=flood) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(counts)
+""")
+
+
+def _bundles(messages: list[dict]) -> int:
+    return len({m["seq"] for m in messages if m["type"] == "data"})
+
+
+def test_an_api_flood_leaves_consoles_health_and_commands_alone():
+    """A director's token flooding the HTTP API from another address, 4 connections: the API refuses
+    it (429 past its rate) while a console's bundle rate stays >= 90 % of its quiet rate, /healthz
+    answers in < 100 ms and a director's command on /ws/command completes."""
+    async def main():
+        async with vehicle_and_server(open_mode=False) as (sim, srv):
+            console = await Console.connect(srv.ws_url + "?token=" + token("viewer", "vic"))
+            await console.catalog()
+            assert (await console.subscribe(10, names=["ALT"]))["type"] == "subscribed"
+            await console.collect(1.0)
+            quiet = _bundles(await console.collect(3.0))
+            d = await Director.connect(f"ws://127.0.0.1:{srv.http_port}/ws/command", token("director", "dan"))
+            assert (await d.request(type="authority", action="take"))["type"] == "authority_ok"
+            flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(srv.http_port), token("director", "mallory"),
+                                      "127.0.0.2", "5"], stdout=subprocess.PIPE, text=True)
+            await asyncio.sleep(0.5)  # the flood at full speed
+            r = await d.request(type="command", name="MARK_TEST_POINT", args={"test_point": 3}, client_seq=1,
+                                reason="during the flood")
+            assert r["type"] == "accepted", r
+            await console.collect(0.5)  # what arrived meanwhile
+            latencies: list[float] = []
+
+            async def poll_health() -> None:
+                for _ in range(30):
+                    latencies.append(await asyncio.to_thread(health_ms, srv.http_port))
+                    await asyncio.sleep(0.05)
+
+            poller = asyncio.ensure_future(poll_health())
+            attacked_msgs = await console.collect(3.0)
+            await poller
+            counts = flood.communicate(timeout=30)[0]
+            attacked = _bundles(attacked_msgs)
+            print(f"\nbundles quiet {quiet}, under the flood {attacked}; /healthz max {max(latencies):.1f} ms; "
+                  f"flood answers {counts.strip()}")
+            assert attacked >= 0.9 * quiet
+            assert max(latencies) < 100, sorted(latencies)[-3:]
+            done = [m for m in console.messages if m["type"] == "command" and m["record"]["id"] == r["record"]["id"]
+                    and m["record"]["state"] in ("COMPLETED", "FAILED", "TIMED_OUT")]
+            if not done:
+                done = [await console.until(lambda m: m["type"] == "command" and m["record"]["id"] == r["record"]["id"]
+                                            and m["record"]["state"] in ("COMPLETED", "FAILED", "TIMED_OUT"), 10)]
+            assert done[-1]["record"]["state"] == "COMPLETED"
+            assert "429" in counts
+            await d.ws.close()
+            await console.close()
+
+    asyncio.run(asyncio.wait_for(main(), 90))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+
+from .logs import log_stats
 
 __all__ = ["Metrics"]
 
@@ -37,6 +40,21 @@ class Metrics:
                                           registry=r, buckets=LATENCY_BUCKETS)
         self.link_up = Gauge("gs_link_up", "1 while telemetry flows", registry=r)
         self.auth_refusals = Counter("gs_auth_refusals", "connections refused (token or origin)", registry=r)
+        self.api_rate_limited = Counter("gs_api_rate_limited", "HTTP API requests refused with 429", registry=r)
+        self.accept_errors = Counter("gs_accept_errors", "failed accept() calls (e.g. EMFILE), each followed by "
+                                     "a pause", registry=r)
+        r.register(_LogCollector())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _LogCollector:
+    """The logging's own counters (process-wide): lines dropped by a full queue, lines summarised."""
+
+    def collect(self):
+        stats = log_stats()
+        yield CounterMetricFamily("gs_log_lines_dropped", "log lines dropped: the log queue was full (stderr "
+                                  "not keeping up)", value=stats.dropped)
+        yield CounterMetricFamily("gs_log_lines_suppressed", "log lines left out by the per-reason rate limit "
+                                  "(counted in summary lines)", value=stats.suppressed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -62,11 +63,11 @@ def _spike(text: str) -> Spike:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME@SECONDS=VALUE") from None
 
 
-FD_RESERVE = 256  # open files besides the WebSockets: listening and UDP sockets, HDF5, Redis, logs
+FD_RESERVE = 256  # open files besides the connections: listening and UDP sockets, HDF5, Redis, logs
 
 
 def max_connections(requested: int | None) -> int:
-    """The cap on open WebSocket connections: ``requested``, or by default the open-files limit
+    """The cap on open connections (HTTP and WebSocket sockets): ``requested``, or by default the open-files limit
     less ``FD_RESERVE`` (0 = none). Raises the soft open-files limit to the hard one first: the
     usual soft limit of 1,024 would otherwise fail ``accept`` near 1,000 consoles."""
     try:
@@ -121,6 +122,8 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          max_connections_per_address=args.max_connections_per_address,
                          max_connections=max_connections(args.max_connections),
                          message_rate=args.message_rate, ping_interval_s=args.ping_interval,
+                         http_timeout_s=args.http_timeout, api_rate=args.api_rate,
+                         health_details=args.health_details,
                          ping_timeout_s=min(args.ping_timeout, args.ping_interval),
                          console_max_behind_s=args.console_max_behind,
                          role=getattr(args, "role", "standalone"), redis_url=getattr(args, "redis", None),
@@ -212,10 +215,17 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--command-rate", type=_rate, default=(5, 10.0), metavar="N/SECONDS",
                    help="accepted commands per user per period (default 5/10)")
     p.add_argument("--max-connections", type=int, default=None, metavar="N",
-                   help="WebSocket connections open in all; more get HTTP 503 (default: the open-files "
-                        "limit, raised to its hard limit, less a reserve; 0 = no limit)")
+                   help="connections (HTTP and WebSocket) open in all; more get HTTP 503 (default: the "
+                        "open-files limit, raised to its hard limit, less a reserve; 0 = no limit)")
     p.add_argument("--max-connections-per-address", type=int, default=64, metavar="N",
-                   help="WebSocket connections open from one IP address; more get HTTP 429 (0 = no limit)")
+                   help="connections open from one IP address; more get HTTP 429 (0 = no limit)")
+    p.add_argument("--http-timeout", type=float, default=10.0, metavar="S",
+                   help="close a connection whose request headers or body take longer, or idle this long")
+    p.add_argument("--api-rate", type=float, default=20.0, metavar="PER_S",
+                   help="HTTP API requests per second per user and per address, bursts of twice that; "
+                        "more get 429 (0 = no limit)")
+    p.add_argument("--health-details", action="store_true",
+                   help="/healthz details for anyone (default: status only without an admin token)")
     p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
                    help="console messages per second per connection, bursts of twice that (0 = no limit)")
     p.add_argument("--ping-interval", type=float, default=5.0, metavar="S", help="WebSocket ping interval")
@@ -278,6 +288,5 @@ def _run(args: argparse.Namespace, coro) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        log_event("fatal", error=str(exc))
-        print(f"groundstation: {exc}", file=sys.stderr)
+        log_event("fatal", logging.ERROR, error=str(exc))  # a JSON line like every other on stderr
         return 1

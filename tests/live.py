@@ -48,12 +48,15 @@ class Server:
 
 
 @contextmanager
-def server(*extra: str, open_mode: bool = True, env: dict | None = None):
-    """Start ``groundstation serve`` on free ports; yields a ``Server``."""
+def server(*extra: str, open_mode: bool = True, env: dict | None = None, health_details: bool = True):
+    """Start ``groundstation serve`` on free ports; yields a ``Server``. With ``health_details`` (the
+    default) ``/healthz`` gives its details without a token (``--health-details``), as tests read them."""
     args = [sys.executable, "-m", "groundstation.cli", "serve", "--udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
             "--log-level", "warning", *extra]
     if open_mode:
         args.append("--open")
+    if health_details:
+        args.append("--health-details")
     e = dict(os.environ, GROUNDSTATION_SECRET=SECRET, **(env or {}))
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=e)

@@ -133,7 +133,10 @@ def test_every_refused_path_is_rejected_audited_and_sends_nothing():
             srv.log.seek(0)
             log = srv.log.read()
             assert log.count('"command_audit"') == 8  # one line per attempt, accepted or not
-            assert log.count('"command_refused"') >= 6  # handshakes refused
+            refused = [r for r in map(json.loads, log.splitlines()) if r.get("audit")
+                       and r["event"] in ("auth_refused", "command_refused") and r["path"].startswith(("/ws/command",
+                                                                                                  "/api/"))]
+            assert len(refused) >= 6  # handshakes and the HTTP request refused, audited
             await a.ws.close()
             await b.ws.close()
 

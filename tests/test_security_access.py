@@ -146,8 +146,12 @@ def test_a_full_server_refuses_new_connections_with_503_and_says_so_in_health():
             consoles = [await Console.connect(url) for _ in range(3)]
             assert await refused_status(url) == 503
             health = f"http://127.0.0.1:{srv.http_port}/healthz"
+            assert http_status(health) == 503  # every socket counts: a plain HTTP request too
+            await consoles.pop().close()
+            await asyncio.sleep(0.3)
             h = json.loads(urllib.request.urlopen(health, timeout=5).read())
-            assert h["connections"] == {"open": 3, "max": 3, "refused": 1}
+            assert h["connections"] == {"open": 3, "max": 3, "refused": 2}  # 2 consoles + this request
+            consoles.append(await Console.connect(url))
             for c in consoles:  # the full server still serves its consoles
                 await c.send({"type": "ping", "id": 1})
                 assert (await c.until(lambda m: m["type"] == "pong"))["id"] == 1

@@ -233,9 +233,11 @@ def has_roles() -> bool:
 
 
 def _no_limits() -> list[str]:
-    """Flags lifting the per-address connection limit (all consoles come from 127.0.0.1), if the server has it."""
-    return ["--max-connections-per-address", "0"] if "--max-connections-per-address" in _serve_help(
-        str(server_tree())) else []
+    """Flags lifting the per-address connection limit (all consoles come from 127.0.0.1) and giving ``/healthz``
+    its details without a token (the harness reads them), as far as the server has them."""
+    usage = _serve_help(str(server_tree()))
+    return [*(["--max-connections-per-address", "0"] if "--max-connections-per-address" in usage else []),
+            *(["--health-details"] if "--health-details" in usage else [])]
 
 
 @contextmanager

@@ -7,13 +7,11 @@ one message naming its sessions. The reply lists who got it.
 
 from __future__ import annotations
 
-import json
 import logging
-
-from tornado.web import HTTPError, RequestHandler
 
 from ..logs import audit_event, log_event
 from ..targeting import AlertError, by_node, parse_alert, select
+from .api import ApiHandler
 from .station import GroundStation, now_ns
 
 __all__ = ["alert_handlers"]
@@ -21,34 +19,28 @@ __all__ = ["alert_handlers"]
 MAX_BODY = 8 * 1024
 
 
-class _RegistryHandler(RequestHandler):
+class _RegistryHandler(ApiHandler):
+    min_role = "engineer"
+    refused_event = "api_refused"
+
     def initialize(self, station: GroundStation) -> None:
         self.station = station
-
-    def prepare(self) -> None:
-        from .app import authorize  # late import: app imports this module
-
-        self.principal = authorize(self.station, self, "engineer", "api_refused")
-
-    def _json(self, obj, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(obj, default=str))
 
 
 class ConsolesApi(_RegistryHandler):
     async def get(self) -> None:
-        self._json({"consoles": await self.station.bus.consoles()})
+        self.reply({"consoles": await self.station.bus.consoles()})
 
 
 class AlertApi(_RegistryHandler):
     async def post(self) -> None:
-        if len(self.request.body) > MAX_BODY:
-            raise HTTPError(413, reason=f"body larger than {MAX_BODY} bytes")
+        body = self.json_body(MAX_BODY)
+        if body is None:
+            return
         try:
-            alert = parse_alert(json.loads(self.request.body or b"{}"), self.principal.user, now_ns())
-        except (AlertError, ValueError) as exc:
-            self._json({"type": "error", "code": "bad_alert", "message": str(exc)}, 400)
+            alert = parse_alert(body, self.principal.user, now_ns())
+        except AlertError as exc:
+            self.reply({"type": "error", "code": "bad_alert", "message": str(exc)}, 400)
             return
         targets = select(await self.station.bus.consoles(), alert)
         for node, sessions in by_node(targets).items():
@@ -58,7 +50,7 @@ class AlertApi(_RegistryHandler):
         if not targets:
             log_event("alert_undelivered", logging.WARNING, alert=alert.id, positions=list(alert.positions),
                       users=list(alert.users))
-        self._json({"alert": alert.id, "delivered": len(targets),
+        self.reply({"alert": alert.id, "delivered": len(targets),
                     "consoles": [{k: t.get(k) for k in ("node", "conn", "user", "position")} for t in targets]},
                    200 if targets else 404)
 

@@ -15,7 +15,7 @@ from ..auth import AuthError, token_from_request
 from ..console.outbox import Outbox
 from ..console.protocol import ABORT_MESSAGE_BYTES, MAX_MESSAGE_BYTES
 from ..console.session import Principal
-from ..logs import log_event
+from ..logs import log_event, log_throttled
 from .guard import GuardedSocket
 from .limits import audit_refusal
 from .station import GroundStation, now_ns
@@ -29,9 +29,31 @@ class _Base(RequestHandler):
 
 
 class HealthHandler(_Base):
+    """``/healthz``: the status for anyone; the details (paths, host, counters) for an admin's token,
+    or for anyone with ``--health-details``."""
+
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(self.station.health()))
+        self.set_header("Cache-Control", "no-store")
+        health = self.station.health()
+        details = self.station.config.health_details or _is_admin(self.station, self)
+        self.write(json.dumps(health if details else {"status": health.get("status", "ok")}))
+
+
+def _is_admin(station: GroundStation, handler: RequestHandler) -> bool:
+    """True if the request carries an admin's valid token (open mode: if the open role is admin); no
+    refusal is audited: a health probe without one simply gets less."""
+    cfg = station.config
+    if cfg.open_mode:
+        return cfg.open_role == "admin"
+    token = token_from_request(handler.get_query_argument("token", None), handler.request.headers.get("Authorization"),
+                               handler.get_cookie("gs_token"))
+    if station.verifier is None or not token:
+        return False
+    try:
+        return station.verifier.verify(token).allows("admin")
+    except AuthError:
+        return False
 
 
 class MetricsHandler(_Base):
@@ -77,11 +99,7 @@ def authorize(station: GroundStation, handler: RequestHandler, min_role: str, re
             audit_refusal(refused, exc.code, str(exc), path=handler.request.path, remote=handler.request.remote_ip,
                           origin=origin)
             raise HTTPError(403, reason=str(exc)[:200]) from None
-    try:
-        return authenticate(station, handler, min_role=min_role)
-    except HTTPError as exc:
-        log_event(refused, logging.WARNING, status=exc.status_code, reason=exc.reason, path=handler.request.path)
-        raise
+    return authenticate(station, handler, min_role=min_role)  # its refusals are audited there
 
 
 class TelemetrySocket(GuardedSocket):
@@ -106,7 +124,6 @@ class TelemetrySocket(GuardedSocket):
             return False
 
     def prepare(self) -> None:
-        self.guard_prepare()
         self.principal = authenticate(self.station, self)
 
     SEND_BUFFER = 256 * 1024  # small, so a slow console's backlog shows up in its outbox (conflated)
@@ -216,6 +233,32 @@ def ws_frame(payload: bytes) -> bytes:
 
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+ASSET_DIRS = ("app", "vendor")  # what the console loads: its modules and the built libraries (web/build.mjs)
+ASSET_SUFFIXES = (".js", ".css")
+
+
+def built_assets(web_dir: Path = WEB_DIR) -> frozenset[str]:
+    """The files ``/web/`` serves, relative to ``web_dir``: ``app.css`` and the ``.js``/``.css`` files under
+    ``app/`` and ``vendor/`` (no symlinks). Nothing else: not package.json, build.mjs or node_modules."""
+    found = {"app.css"} if (web_dir / "app.css").is_file() else set()
+    for d in ASSET_DIRS:
+        for f in (web_dir / d).rglob("*"):
+            if f.suffix in ASSET_SUFFIXES and f.is_file() and not f.is_symlink():
+                found.add(f.relative_to(web_dir).as_posix())
+    return frozenset(found)
+
+
+class AssetHandler(StaticFileHandler):
+    """``/web/...``: only the files listed at start (:func:`built_assets`); anything else is a 404."""
+
+    def initialize(self, path: str, assets: frozenset[str]) -> None:
+        super().initialize(path)
+        self.assets = assets
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        if path not in self.assets:
+            raise HTTPError(404)
+        await super().get(path, include_body)
 
 
 class ConsolePage(RequestHandler):
@@ -237,7 +280,7 @@ def make_app(station: GroundStation, extra_handlers: list | None = None) -> Appl
         (r"/healthz", HealthHandler, args),
         (r"/metrics", MetricsHandler, args),
         (r"/", ConsolePage),
-        (r"/web/((?:app|vendor)/[\w./-]+|app\.css)", StaticFileHandler, {"path": str(WEB_DIR)}),
+        (r"/web/([\w./-]+)", AssetHandler, {"path": str(WEB_DIR), "assets": built_assets()}),
     ] + (extra_handlers or [])
     return Application(
         handlers,
@@ -249,8 +292,9 @@ def make_app(station: GroundStation, extra_handlers: list | None = None) -> Appl
 
 
 def _log_request(handler: RequestHandler) -> None:
-    """Access log without query strings (they may carry tokens)."""
+    """Access log of failed requests without query strings (they may carry tokens), rate-limited per status."""
     status = handler.get_status()
     if status >= 400:
-        log_event("http", logging.WARNING, status=status, method=handler.request.method, path=handler.request.path,
-                  remote=handler.request.remote_ip, ms=round(1000 * handler.request.request_time(), 1))
+        log_throttled("http", str(status), logging.WARNING, status=status, method=handler.request.method,
+                      path=handler.request.path, remote=handler.request.remote_ip,
+                      ms=round(1000 * handler.request.request_time(), 1))

@@ -10,7 +10,6 @@ check the Origin, bound message size and rate, and translate requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import time
@@ -25,6 +24,8 @@ from ..auth import AuthError
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, commanding_from, simulated_vehicle
 from ..console.protocol import MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
+from ..strict_json import MAX_DEPTH, depth_within
+from .api import ApiHandler
 from .guard import GuardedSocket
 from .limits import CLOSE_FLOOD, audit_refusal
 from .station import GroundStation, now_ns
@@ -254,11 +255,10 @@ class CommandSocket(GuardedSocket):
             return False
 
     def prepare(self) -> None:
-        self.guard_prepare()
         self.principal = _authorize(self.center.station, self)
 
     def open(self) -> None:
-        self.guard_open(0)  # the connection limit here; the message rate is MESSAGES_PER_SECOND below
+        self.guard_open(0)  # the message rate is MESSAGES_PER_SECOND below
         self.center.sockets.add(self)
         self.register("command", id(self), self.principal)
         log_event("command_open", user=self.principal.user, role=self.principal.role)
@@ -293,6 +293,9 @@ class CommandSocket(GuardedSocket):
         if not isinstance(msg, dict):
             self.send(_error({}, "bad_message", "a message must be a map"))
             return
+        if not depth_within(msg, MAX_DEPTH):  # replies, history and audit lines echo what it holds
+            self.send(_error(msg, "too_deep", f"a message may nest at most {MAX_DEPTH} levels"))
+            return
         if over > 0:
             self.send(_error(msg, "rate_limited", f"more than {MESSAGES_PER_SECOND} messages per second"))
             return
@@ -300,26 +303,29 @@ class CommandSocket(GuardedSocket):
 
     def send(self, message: dict) -> None:
         try:
-            self.write_message(msgpack.packb(message, use_bin_type=True), binary=True)
+            fut = self.write_message(msgpack.packb(message, use_bin_type=True), binary=True)
         except Exception:  # noqa: BLE001 - closed sockets are dropped from the set on close
-            pass
+            return
+        # a peer gone before the write ends fails the future later: retrieve it (else asyncio logs
+        # "Task exception was never retrieved" with a traceback for every such client)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def on_close(self) -> None:
         self.center.sockets.discard(self)
         self.unregister()
 
 
-class CommandApi(RequestHandler):
+class CommandApi(ApiHandler):
     """HTTP API for scripts: JSON in and out, ``Authorization: Bearer <token>``."""
 
     ROUTES = {"commands": "command", "arm": "arm", "execute": "execute", "disarm": "disarm",
               "authority": "authority"}
+    min_role = "director"
+    refused_event = "command_refused"
 
     def initialize(self, center: CommandCenter) -> None:
         self.center = center
-
-    def prepare(self) -> None:
-        self.principal = _authorize(self.center.station, self)
+        self.station = center.station
 
     QUERIES = {"commands": "history", "definitions": "definitions", "authority": "authority_state"}
 
@@ -327,32 +333,18 @@ class CommandApi(RequestHandler):
         kind = self.QUERIES.get(what)
         if kind is None:
             raise HTTPError(404)
-        self._json(await self.center.handle(self.principal, {"type": kind, "n": 100}))
+        self.reply(await self.center.handle(self.principal, {"type": kind, "n": 100}))
 
     async def post(self, what: str) -> None:
         kind = self.ROUTES.get(what)
         if kind is None:
             raise HTTPError(404)
-        if len(self.request.body) > MAX_COMMAND_MESSAGE:
-            raise HTTPError(413, reason=f"body larger than {MAX_COMMAND_MESSAGE} bytes")
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            self.set_status(400)
-            self._json(_error({}, "bad_json", "the body is not JSON"))
-            return
-        if not isinstance(body, dict):
-            self.set_status(400)
-            self._json(_error({}, "bad_message", "the body must be a JSON object"))
+        body = self.json_body(MAX_COMMAND_MESSAGE)
+        if body is None:
             return
         reply = await self.center.handle(self.principal, {**body, "type": kind})
-        self.set_status({"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
-                         "rejected": 422, "accepted": 202}.get(reply["type"], 200))
-        self._json(reply)
-
-    def _json(self, obj) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(obj, default=str))
+        self.reply(reply, {"error": 409 if reply.get("code") in ("not_holder", "held", "authority") else 422,
+                           "rejected": 422, "accepted": 202}.get(reply["type"], 200))
 
 
 def command_handlers(center: CommandCenter) -> list:

@@ -1,18 +1,18 @@
-"""The WebSocket handlers' guard: per-address connection limit, message rate, audited refusals.
+"""The WebSocket handlers' guard: message size and rate, server-side closes, audited refusals.
 
 A thin Tornado shell around :mod:`.limits`. ``GuardedSocket`` is mixed into the
-``/ws/telemetry`` and ``/ws/command`` handlers: ``guard_prepare()`` refuses the
-handshake with HTTP 429 past the per-address limit, ``guard_open()`` counts the
-connection and notices every close the server starts (message too big, ping
-timeout, 4008, flood), ``guard_incoming()`` and ``guard_message()`` apply the message
-size and rate, and the connection's slot is released when its socket closes. Every refusal writes an audit line.
+``/ws/telemetry`` and ``/ws/command`` handlers: ``guard_open()`` sets the message
+rate and notices every close the server starts (message too big, ping timeout,
+4008, flood), ``guard_incoming()`` and ``guard_message()`` apply the message size
+and rate. Every refusal writes an audit line. The connection limits are not
+here: the HTTP server counts every socket, WebSockets included, from ``accept``
+until it is closed (:mod:`.http_server`).
 """
 
 from __future__ import annotations
 
 import time
 
-from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler
 
 from .limits import CLOSE_FLOOD, MessageRate, Verdict, audit_refusal
@@ -23,22 +23,10 @@ __all__ = ["GuardedSocket"]
 class GuardedSocket(WebSocketHandler):
     """Mixin for the server's WebSocket handlers (they set ``self.station`` in ``initialize``)."""
 
-    _counted = False
     server_close: tuple[int | None, str | None] | None = None  # the close this server started, if any
 
-    def guard_prepare(self) -> None:
-        """Refuse the handshake (HTTP 429, audited) if this address has too many connections."""
-        refusal = self.station.connection_limiter.admit(self.request.remote_ip)
-        if refusal is not None:
-            self.station.metrics.auth_refusals.inc()
-            audit_refusal("connection_refused", refusal.code, refusal.reason, path=self.request.path,
-                          remote=self.request.remote_ip)
-            raise HTTPError(refusal.status, reason=refusal.reason[:200])
-
     def guard_open(self, rate: float, burst: int | None = None) -> None:
-        """Count the connection; limit its messages to ``rate``/s; watch for server-side closes."""
-        self.station.connection_limiter.opened(self.request.remote_ip)
-        self._counted = True
+        """Limit the connection's messages to ``rate``/s; watch for server-side closes."""
         self.message_rate = MessageRate(rate, burst)
         conn = self.ws_connection
         if conn is None:
@@ -98,13 +86,3 @@ class GuardedSocket(WebSocketHandler):
         if v.action == "close":
             self.close(CLOSE_FLOOD, "message flood")
         return v
-
-    def on_connection_close(self) -> None:
-        super().on_connection_close()
-        self.guard_close()  # the socket is gone: only now is its slot free (a close frame may wait 5 s)
-
-    def guard_close(self) -> None:
-        """Release the address's connection slot (once)."""
-        if self._counted:
-            self._counted = False
-            self.station.connection_limiter.closed(self.request.remote_ip)

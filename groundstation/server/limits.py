@@ -3,8 +3,8 @@
 The WebSocket shells ask these objects before they admit a connection or
 handle a message; the objects decide and count, the shells refuse (HTTP 429 at
 the handshake, an ``error`` reply, or a close with ``CLOSE_FLOOD``). Every
-refusal anywhere in the server writes one audit line through
-:func:`audit_refusal`, with a stable ``code``.
+refusal anywhere in the server is audited through :func:`audit_refusal`, with a
+stable ``code`` (rate-limited per code: a flood is one summary line).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..logs import audit_event
+from ..logs import audit_throttled
 
 __all__ = ["CLOSE_FLOOD", "ConnectionLimiter", "MessageRate", "Refusal", "Verdict", "audit_refusal"]
 
@@ -127,5 +127,6 @@ class MessageRate:
 def audit_refusal(event: str, code: str, reason: str, *, path: str = "", remote: str | None = None,
                   user: str | None = None, **fields) -> None:
     """The one audit line of a refusal (token, role, origin, size, rate, connection count): ``event``
-    names where (``auth_refused``, ``origin_refused``, ``connection_refused``, ...), ``code`` why."""
-    audit_event(event, code=code, reason=reason[:200], path=path, remote=remote, user=user, **fields)
+    names where (``auth_refused``, ``origin_refused``, ``connection_refused``, ...), ``code`` why. The first
+    few per event and code in each interval are written in full, then one summary line with the count."""
+    audit_throttled(event, code, reason=reason[:200], path=path, remote=remote, user=user, **fields)

@@ -12,7 +12,6 @@ import os
 import socket
 import ssl as ssl_module
 
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..auth import OriginPolicy
@@ -23,18 +22,20 @@ from .alerts import alert_handlers
 from .app import make_app
 from .cluster import IngestLink
 from .commands import CommandCenter, command_handlers
+from .http_server import GuardedHTTPServer
 from .station import GroundStation, StationConfig, now_ns
 from .udp import open_udp_endpoint
 
 __all__ = ["RunningStation", "start_station", "ROLES"]
 
 ROLES = (STANDALONE, INGEST, EDGE)
+MAX_BODY_BYTES = 64 * 1024  # HTTP request bodies (the API takes at most 16 KiB; Tornado's default is 100 MB)
 
 
 class RunningStation:
     """A started node: its ports and a ``stop()``."""
 
-    def __init__(self, station: GroundStation, server: HTTPServer, http_port: int, udp_port: int | None) -> None:
+    def __init__(self, station: GroundStation, server: GuardedHTTPServer, http_port: int, udp_port: int | None) -> None:
         self.station = station
         self.server = server
         self.http_port = http_port
@@ -96,7 +97,10 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
     if config.certfile and config.keyfile:
         ssl = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
         ssl.load_cert_chain(config.certfile, config.keyfile)
-    server = HTTPServer(app, xheaders=False, ssl_options=ssl)
+    metrics = station.metrics
+    server = GuardedHTTPServer(app, xheaders=False, ssl_options=ssl, limiter=station.connection_limiter,
+                               timeout_s=config.http_timeout_s, max_body_bytes=MAX_BODY_BYTES,
+                               on_refused=metrics.auth_refusals.inc, on_accept_error=metrics.accept_errors.inc)
     sockets = bind_sockets(config.http_port, config.http_host)
     server.add_sockets(sockets)
     http_port = sockets[0].getsockname()[1]

@@ -9,6 +9,7 @@ token expiry). Everything that decides lives in the sans-I/O objects.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from ..catalog import Catalog
 from ..console.hub import Hub
 from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
-from ..logs import log_event
+from ..logs import flush_log_summaries, log_event, log_throttled
 from ..metrics import Metrics
+from .api import RequestRates
 from .limits import ConnectionLimiter
 from .udp import SourceFilter
 
@@ -53,8 +55,11 @@ class StationConfig:
     record_fsync: bool = False
     certfile: str | None = None  # TLS (https/wss) when both are set
     keyfile: str | None = None
-    max_connections_per_address: int = 64  # WebSocket connections open from one address; 0 = no limit
-    max_connections: int = 0  # WebSocket connections open in all (HTTP 503 past it); 0 = no limit
+    max_connections_per_address: int = 64  # sockets open from one address (HTTP 429 past it); 0 = no limit
+    max_connections: int = 0  # sockets open in all, HTTP and WebSocket (HTTP 503 past it); 0 = no limit
+    http_timeout_s: float = 10.0  # for a request's headers, an idle keep-alive connection, a body
+    api_rate: float = 20.0  # HTTP API requests per second per user and per address (bursts of twice that)
+    health_details: bool = False  # /healthz details for anyone (else only for an admin's token)
     message_rate: float = 20.0  # console messages per second per connection (bursts of twice that); 0 = none
     ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
     ping_timeout_s: float = 5.0
@@ -72,12 +77,20 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
+def _reason_kind(reason: str) -> str:
+    """A decode error's reason without its numbers (offsets, lengths): the key its log lines are limited by."""
+    return _NUMBERS.sub("#", reason)[:80]
+
+
 class GroundStation:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
         self.metrics = Metrics()
         self.ingest = Ingest(params=config.params, channel_id=config.channel_id,
-                             on_log=lambda ev, f: log_event(ev, **f))
+                             on_log=lambda ev, f: log_throttled(ev, ev, logging.INFO, **f))
         self.link = LinkMonitor(config.link_timeout_s, now_ns())
         self.hub = Hub(Catalog(), now_ns=now_ns())
         self.hub.on_close = self._close_slow
@@ -94,6 +107,7 @@ class GroundStation:
         self.transport = None  # the UDP reader (server.udp.UdpReader), closed on stop
         self.udp_sources = SourceFilter(config.udp_sources)
         self.connection_limiter = ConnectionLimiter(config.max_connections_per_address, config.max_connections)
+        self.api_rates = RequestRates(config.api_rate)
         self._refused_seen = 0
         self.started_ns = now_ns()
         self._lost_seen = 0
@@ -135,8 +149,8 @@ class GroundStation:
             m.frames.inc(res.frames)
         if res.errors:
             m.decode_errors.inc(len(res.errors))
-            for e in res.errors[:5]:
-                log_event("decode_error", reason=e)
+            for e in res.errors[:5]:  # the first few per kind of reason in full, then a summary
+                log_throttled("decode_error", _reason_kind(e), logging.INFO, reason=e)
         for listener in self.packet_listeners:
             listener(res, arrival_ns)
         stats = self.ingest.stats
@@ -184,7 +198,8 @@ class GroundStation:
         self.console_housekeeping(now)
 
     def console_housekeeping(self, now: int) -> None:
-        """Console metrics and closing consoles whose token expired."""
+        """Console metrics, closing consoles whose token expired, the rate-limited logs' summaries."""
+        flush_log_summaries()
         mono = time.monotonic()
         if self._last_housekeeping is not None:
             self.metrics.loop_lag_seconds.observe(max(mono - self._last_housekeeping - 0.1, 0.0))

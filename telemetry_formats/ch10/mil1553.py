@@ -1,35 +1,145 @@
 """MIL-STD-1553 format 1 (data type 0x19): one packet's messages as arrays.
 
-Interface only (the decoder and builder land with the bus-data work): a packet
-decodes to one ``Messages1553``, one row per message, never a Python object per
-message on the live path. Word order on the bus (IRIG 106 Chapter 11):
-BC-to-RT: command, data..., status; RT-to-BC: command, status, data...;
-RT-to-RT: receive command, transmit command, transmit status, data..., receive status;
-mode codes (subaddress 0 or 31): command, status, optional data word.
+A packet decodes to one ``Messages1553``, one row per message, never a Python
+object per message on the live path. The construct definitions below are the
+layout (IRIG 106 Chapter 11, 11.2.4): CSDW, then per message an intra-packet
+header (8-byte time stamp, block status word, gap times, length in bytes) and
+the words as they came on the bus, each a little-endian 16-bit word:
+
+- BC-to-RT: command, data..., status
+- RT-to-BC: command, status, data...
+- RT-to-RT: receive command, transmit command, transmit status, data..., receive status
+- mode codes (subaddress 0 or 31): command, status, data word if the mode code
+  is 16-31 (after the status when the RT transmits it, before when the BC does)
+- broadcast (RT address 31): no status word from the receiving RT(s).
+
+``decode_1553`` walks the message headers in one tight loop (lengths chain the
+messages) and reads everything else with numpy gathers; ``build_1553_body``
+writes packets through the same layout. Both are checked against the construct
+definitions at import time and in the tests.
 """
 
 from __future__ import annotations
 
+import struct
+from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from construct import Array, BitsInteger, BitStruct, ByteSwapped, Flag, Int8ul, Int16ul, Int64ul, Padding, Struct, this
 
-__all__ = ["DATA_TYPE_1553_F1", "MAX_DATA_WORDS", "Messages1553", "MessageError"]
+from .ipts import stamps_to_rtc
+from .packet import Packet
+
+__all__ = [
+    "DATA_TYPE_1553_F1", "MAX_DATA_WORDS", "Messages1553", "MessageError",
+    "Csdw1553", "BlockStatus", "IntraPacketHeader1553", "CommandWord", "StatusWord", "Message1553", "Body1553",
+    "BSW_BITS", "BSW_ERRORS", "command_word", "decode_1553", "build_1553_body",
+]  # fmt: skip
 
 DATA_TYPE_1553_F1 = 0x19
 MAX_DATA_WORDS = 32
+BROADCAST_RT = 31
+
+# Channel-specific data word: bits 31-30 time tag bits, 29-24 reserved, 23-0 message count.
+# Time tag bits: 0 last bit of the last word, 1 first bit of the first (command) word,
+# 2 last bit of the first (command) word.
+Csdw1553 = ByteSwapped(BitStruct("time_tag_bits" / BitsInteger(2), Padding(6), "message_count" / BitsInteger(24)))
+
+# Block status word, fields from bit 15 down.
+BlockStatus = ByteSwapped(
+    BitStruct(
+        Padding(2),  # bits 15-14 reserved
+        "bus_b" / Flag,  # bit 13: 0 bus A, 1 bus B
+        "message_error" / Flag,  # bit 12
+        "rt_to_rt" / Flag,  # bit 11
+        "format_error" / Flag,  # bit 10
+        "response_timeout" / Flag,  # bit 9
+        Padding(3),  # bits 8-6 reserved
+        "word_count_error" / Flag,  # bit 5
+        "sync_type_error" / Flag,  # bit 4
+        "invalid_word_error" / Flag,  # bit 3
+        Padding(3),  # bits 2-0 reserved
+    )
+)
+
+IntraPacketHeader1553 = Struct(
+    "time_stamp" / Int64ul,  # RTC (48 bits) or, per the packet flags, secondary-header time
+    "block_status" / BlockStatus,
+    "gap1" / Int8ul,  # 0.1 us: command/data word to the (first) status word
+    "gap2" / Int8ul,  # 0.1 us: last data word to the second status word (RT-to-RT)
+    "length" / Int16ul,  # bytes of bus words that follow
+)
+
+CommandWord = ByteSwapped(
+    BitStruct("rt" / BitsInteger(5), "tr" / Flag, "subaddress" / BitsInteger(5), "word_count" / BitsInteger(5))
+)
+
+StatusWord = ByteSwapped(
+    BitStruct(
+        "rt" / BitsInteger(5),
+        "message_error" / Flag,
+        "instrumentation" / Flag,
+        "service_request" / Flag,
+        Padding(3),
+        "broadcast_received" / Flag,
+        "busy" / Flag,
+        "subsystem_flag" / Flag,
+        "dynamic_bus_control" / Flag,
+        "terminal_flag" / Flag,
+    )
+)
+
+Message1553 = Struct(
+    "header" / IntraPacketHeader1553,
+    "words" / Array(this.header.length // 2, Int16ul),
+    Padding(this.header.length % 2),
+)
+
+Body1553 = Struct("csdw" / Csdw1553, "messages" / Array(this.csdw.message_count, Message1553))
+
+# Block status bits by name, and the ones that mean the message is in error.
+BSW_BITS = {
+    "bus_b": 1 << 13,
+    "message_error": 1 << 12,
+    "rt_to_rt": 1 << 11,
+    "format_error": 1 << 10,
+    "response_timeout": 1 << 9,
+    "word_count_error": 1 << 5,
+    "sync_type_error": 1 << 4,
+    "invalid_word_error": 1 << 3,
+}
+BSW_ERRORS = {k: v for k, v in BSW_BITS.items() if k not in ("bus_b", "rt_to_rt")}
+_ERROR_MASK = sum(BSW_ERRORS.values())
+
+REASON_TRUNCATED = "truncated message"
+REASON_LENGTH = "length disagrees with command word"
+REASON_TRAILING = "bytes after the last message"
 
 
 @dataclass(frozen=True)
 class MessageError:
-    """A message that could not be decoded whole: where it is and why."""
+    """A message with a problem: where it is and why.
+
+    ``decoded`` False: the message could not be decoded and is not in the rows
+    (truncated, or its length disagrees with its command word). ``decoded`` True:
+    the recorder flagged it in the block status word; it is in the rows with
+    ``error`` set, and ``reason`` names the bits.
+    """
 
     packet_offset: int  # the packet's byte offset in its stream (``Packet.offset``)
     index: int  # 0-based message index in the packet
     reason: str
+    decoded: bool = False
+    command: int | None = None  # the (receive) command word, when it could be read
 
     def __str__(self) -> str:
         return f"offset {self.packet_offset}: 1553 message {self.index}: {self.reason}"
+
+
+def _u8() -> np.ndarray:
+    return np.zeros(0, np.uint8)
 
 
 @dataclass
@@ -52,7 +162,245 @@ class Messages1553:
     n_data: np.ndarray  # uint8: data words actually present in the record
     data: np.ndarray  # uint16, shape (n, 32): the data words, zero-padded past n_data
     offset: np.ndarray  # int64: byte offset of each message's intra-packet header in the packet
-    errors: list[MessageError] = field(default_factory=list)  # messages that could not be decoded (not in the rows)
+    errors: list[MessageError] = field(default_factory=list)  # messages with a problem (see MessageError.decoded)
+    # Added by the decoder (defaults keep hand-built instances valid):
+    status2: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))  # RT-to-RT receive status, else 0
+    gap1: np.ndarray = field(default_factory=_u8)  # uint8, 0.1 us
+    gap2: np.ndarray = field(default_factory=_u8)  # uint8, 0.1 us
+    index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # message index in the packet
+    time_tag_bits: int = 0  # CSDW bits 31-30: which bit of the message ``rtc`` marks
+    message_count: int = 0  # CSDW message count (rows + undecodable messages, for a sound packet)
+    packet_offset: int = 0
 
     def __len__(self) -> int:
         return len(self.rtc)
+
+    @property
+    def mode_code(self) -> np.ndarray:
+        """(n,) bool: subaddress 0 or 31 (``command & 31`` is then the mode code)."""
+        return (self.subaddress == 0) | (self.subaddress == 31)
+
+    def error_counts(self) -> dict[str, int]:
+        """Messages per problem: block status error bits of the rows, and the undecodable ones by reason."""
+        out = {name: int(np.count_nonzero(self.block_status & bit)) for name, bit in BSW_ERRORS.items()}
+        for e in self.errors:
+            if not e.decoded:
+                key = e.reason.split(":", 1)[0]
+                out[key] = out.get(key, 0) + 1
+        return {k: v for k, v in out.items() if v}
+
+
+def command_word(rt: int, tr: int, subaddress: int, word_count: int) -> int:
+    """A command word from its fields (``word_count`` 32 is written as 0)."""
+    return (rt & 31) << 11 | (tr & 1) << 10 | (subaddress & 31) << 5 | (word_count & 31)
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+_HEADER_WORDS = 7  # 8-byte stamp, block status, gap times, length
+_COLS = np.arange(MAX_DATA_WORDS, dtype=np.int64)
+
+
+def _walk(words: array, count: int) -> tuple[list[int], int, int]:
+    """Word index of each message's header; the index after the last; messages cut short (0/1)."""
+    starts: list[int] = []
+    append = starts.append
+    i, nw = 2, len(words)  # the CSDW is words 0-1
+    for _ in range(count):
+        if i + _HEADER_WORDS > nw:
+            return starts, i, 1
+        end = i + _HEADER_WORDS + ((words[i + 6] + 1) >> 1)
+        if end > nw:
+            return starts, i, 1
+        append(i)
+        i = end
+    return starts, i, 0
+
+
+def _bsw_reason(bsw: int) -> str:
+    return "block status: " + ", ".join(n.replace("_", " ") for n, b in BSW_ERRORS.items() if bsw & b)
+
+
+def decode_1553(packet: Packet) -> Messages1553:
+    """Decode one 1553 F1 packet. Never raises on bad content: problems go to ``errors``."""
+    body = packet.body
+    nb = len(body)
+    if nb < 4:
+        return _empty(packet, 0, 0, [MessageError(packet.offset, 0, f"{REASON_TRUNCATED}: no channel-specific data word")])
+    csdw = int.from_bytes(body[:4], "little")
+    count, ttb = csdw & 0xFFFFFF, csdw >> 30
+    words = array("H")
+    words.frombytes(body[: nb & ~1])
+    starts, end, cut = _walk(words, count)
+    errors: list[MessageError] = []
+    if cut:
+        left = nb - 2 * end
+        errors.append(MessageError(packet.offset, len(starts),
+                                   f"{REASON_TRUNCATED}: {left} bytes left for message {len(starts) + 1} of {count}"))
+    elif 2 * end < nb:
+        errors.append(MessageError(packet.offset, count, f"{REASON_TRAILING}: {nb - 2 * end} bytes after {count} messages"))
+    if not starts:
+        return _empty(packet, ttb, count, errors)
+
+    w = np.frombuffer(body, "<u2", count=nb // 2)
+    top = len(w) - 1
+    s = np.array(starts, np.int64)
+    stamps = (w[s].astype(np.uint64) | w[s + 1].astype(np.uint64) << np.uint64(16)
+              | w[s + 2].astype(np.uint64) << np.uint64(32) | w[s + 3].astype(np.uint64) << np.uint64(48))
+    bsw, gaps, nwords = w[s + 4], w[s + 5], (w[s + 6] >> 1).astype(np.int64)
+    first = s + _HEADER_WORDS  # the first bus word
+    cmd = np.where(nwords > 0, w[np.minimum(first, top)], 0).astype(np.uint16)
+    rt2rt = (bsw & BSW_BITS["rt_to_rt"]) != 0
+    rt, tr = (cmd >> 11).astype(np.uint8), ((cmd >> 10) & 1).astype(np.uint8)
+    sa, wcf = ((cmd >> 5) & 31).astype(np.uint8), (cmd & 31).astype(np.int64)
+    mode = (sa == 0) | (sa == 31)
+    wc = np.where(mode, wcf >= 16, np.where(wcf == 0, 32, wcf)).astype(np.int64)
+    has_status = rt != BROADCAST_RT  # the receiving RT of an RT-to-RT message answers last
+    base = np.where(rt2rt, 3, 1)  # words before the data (RT-to-RT: both commands and the transmit status)
+    status_first = (tr == 1) & ~rt2rt  # RT transmits: its status precedes the data
+    data_start = np.where(status_first, 1 + has_status, base)
+    expected = base + wc + has_status
+    flagged = (bsw & _ERROR_MASK) != 0
+    bad = ((nwords != expected) & ~flagged) | (nwords == 0)
+    n_data = np.clip(nwords - data_start, 0, wc)
+
+    def word_at(pos: np.ndarray, present: np.ndarray) -> np.ndarray:
+        return np.where(present & (pos < nwords), w[np.minimum(first + pos, top)], 0).astype(np.uint16)
+
+    status_pos = np.where(rt2rt, 2, np.where(status_first, 1, base + wc))
+    status = word_at(status_pos, rt2rt | has_status)
+    status2 = word_at(3 + wc, rt2rt & has_status)
+    cmd2 = word_at(np.ones_like(nwords), rt2rt)
+
+    if bad.any():
+        for k in np.flatnonzero(bad):
+            reason = ("no command word" if nwords[k] == 0 else
+                      f"{REASON_LENGTH}: {nwords[k]} words, the command asks for {expected[k]}")
+            errors.append(MessageError(packet.offset, int(k), reason, command=int(cmd[k]) if nwords[k] else None))
+        keep = ~bad
+        s, stamps, bsw, gaps, first, cmd, cmd2, status, status2 = (
+            a[keep] for a in (s, stamps, bsw, gaps, first, cmd, cmd2, status, status2))
+        rt, tr, sa, wc, n_data, data_start, rt2rt, flagged = (
+            a[keep] for a in (rt, tr, sa, wc, n_data, data_start, rt2rt, flagged))
+        index = np.flatnonzero(keep).astype(np.uint32)
+    else:
+        index = np.arange(len(s), dtype=np.uint32)
+    for k in np.flatnonzero(flagged):
+        errors.append(MessageError(packet.offset, int(index[k]), _bsw_reason(int(bsw[k])), True, int(cmd[k])))
+    errors.sort(key=lambda e: e.index)
+
+    n = len(s)
+    data = np.zeros((n, MAX_DATA_WORDS), np.uint16)
+    width = int(n_data.max()) if n else 0
+    if width:
+        cols = _COLS[:width]
+        idx = np.minimum((first + data_start)[:, None] + cols, top)
+        data[:, :width] = np.where(cols < n_data[:, None], w[idx], 0)
+    return Messages1553(
+        channel_id=packet.channel_id,
+        rtc=stamps_to_rtc(packet, stamps),
+        block_status=bsw.astype(np.uint16),
+        bus_b=(bsw & BSW_BITS["bus_b"]) != 0,
+        error=flagged,
+        rt_to_rt=rt2rt,
+        command=cmd,
+        command2=cmd2,
+        status=status,
+        rt=rt,
+        tr=tr,
+        subaddress=sa,
+        word_count=wc.astype(np.uint8),
+        n_data=n_data.astype(np.uint8),
+        data=data,
+        offset=2 * s,
+        errors=errors,
+        status2=status2,
+        gap1=(gaps & 0xFF).astype(np.uint8),
+        gap2=(gaps >> 8).astype(np.uint8),
+        index=index,
+        time_tag_bits=ttb,
+        message_count=count,
+        packet_offset=packet.offset,
+    )
+
+
+def _empty(packet: Packet, ttb: int, count: int, errors: list[MessageError]) -> Messages1553:
+    z16, z8, zb = np.zeros(0, np.uint16), np.zeros(0, np.uint8), np.zeros(0, bool)
+    return Messages1553(
+        channel_id=packet.channel_id, rtc=np.zeros(0, np.int64), block_status=z16, bus_b=zb, error=zb,
+        rt_to_rt=zb, command=z16, command2=z16, status=z16, rt=z8, tr=z8, subaddress=z8, word_count=z8,
+        n_data=z8, data=np.zeros((0, MAX_DATA_WORDS), np.uint16), offset=np.zeros(0, np.int64), errors=errors,
+        status2=z16, gap1=z8, gap2=z8, index=np.zeros(0, np.uint32), time_tag_bits=ttb, message_count=count,
+        packet_offset=packet.offset,
+    )
+
+
+# --- building ------------------------------------------------------------------------------
+
+_IPH = struct.Struct("<QHBBH")
+
+
+def bus_words(m: Mapping) -> list[int]:
+    """The words of one message in bus order, from a message mapping (see ``build_1553_body``)."""
+    if "words" in m:
+        return [int(x) & 0xFFFF for x in m["words"]]
+    data = [int(x) & 0xFFFF for x in m.get("data", ())]
+    sa = int(m["subaddress"])
+    tr = int(m.get("tr", 0))
+    mode = sa in (0, 31)
+    wc = int(m.get("word_count", (int(m.get("mode_code", 0)) if mode else len(data) % 32)))
+    cmd = command_word(int(m["rt"]), tr, sa, wc)
+    status = [int(m.get("status", int(m["rt"]) << 11))] if int(m["rt"]) != BROADCAST_RT else []
+    if "rt2" in m:  # RT-to-RT: ``rt``/``subaddress`` receive, ``rt2``/``subaddress2`` transmit
+        cmd2 = command_word(int(m["rt2"]), 1, int(m.get("subaddress2", sa)), wc)
+        return [cmd, cmd2, int(m.get("status2", int(m["rt2"]) << 11)), *data, *status]
+    if tr:
+        return [cmd, *status, *data]
+    return [cmd, *data, *status]
+
+
+def build_1553_body(messages: Iterable[Mapping], *, time_tag_bits: int = 0, message_count: int | None = None) -> bytes:
+    """Build a 1553 F1 packet body (CSDW + messages).
+
+    Each message is a mapping: ``rt``, ``tr`` (0/1), ``subaddress``, ``data`` (data
+    words; their number is the word count unless ``word_count`` is given; for mode
+    codes give ``mode_code``), optional ``status`` (default: the RT address, no
+    flags), ``rt2``/``subaddress2``/``status2`` for RT-to-RT (``rt``/``subaddress``
+    then name the receiving RT), ``rtc`` (time stamp), ``gap1``, ``gap2``, any
+    block status bit by name (``bus_b``, ``response_timeout``, ...; ``rt_to_rt`` is
+    set for RT-to-RT), or ``words`` (all bus words, raw, for bad-input tests) and
+    ``length`` (bytes, to write a length that disagrees with the words).
+    """
+    parts = []
+    n = 0
+    for m in messages:
+        words = bus_words(m)
+        bsw = sum(bit for name, bit in BSW_BITS.items() if m.get(name))
+        if "rt2" in m:
+            bsw |= BSW_BITS["rt_to_rt"]
+        length = int(m.get("length", 2 * len(words)))
+        parts.append(_IPH.pack(int(m.get("rtc", 0)), bsw, int(m.get("gap1", 0)), int(m.get("gap2", 0)), length))
+        parts.append(array("H", words).tobytes())
+        n += 1
+    count = n if message_count is None else message_count
+    return ((time_tag_bits & 3) << 30 | (count & 0xFFFFFF)).to_bytes(4, "little") + b"".join(parts)
+
+
+def _check_fast_layout() -> None:
+    """The struct/numpy paths above agree with the construct definitions."""
+    header = dict(time_stamp=0x0123456789AB, gap1=5, gap2=7, length=4,
+                  block_status=dict(bus_b=True, message_error=False, rt_to_rt=True, format_error=False,
+                                    response_timeout=True, word_count_error=False, sync_type_error=True,
+                                    invalid_word_error=False))
+    raw = IntraPacketHeader1553.build(header)
+    bsw = BSW_BITS["bus_b"] | BSW_BITS["rt_to_rt"] | BSW_BITS["response_timeout"] | BSW_BITS["sync_type_error"]
+    if raw != _IPH.pack(0x0123456789AB, bsw, 5, 7, 4):
+        raise AssertionError("1553 intra-packet header layout disagrees with its construct definition")
+    fields = dict(rt=5, tr=True, subaddress=17, word_count=3)
+    if CommandWord.build(fields) != command_word(5, 1, 17, 3).to_bytes(2, "little"):
+        raise AssertionError("1553 command word layout disagrees with its construct definition")
+    if Csdw1553.build(dict(time_tag_bits=2, message_count=77)) != (2 << 30 | 77).to_bytes(4, "little"):
+        raise AssertionError("1553 CSDW layout disagrees with its construct definition")
+
+
+_check_fast_layout()

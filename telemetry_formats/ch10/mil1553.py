@@ -250,12 +250,16 @@ def decode_1553(packet: Packet) -> Messages1553:
     bsw, gaps, nwords = w[s + 4], w[s + 5], (w[s + 6] >> 1).astype(np.int64)
     first = s + _HEADER_WORDS  # the first bus word
     cmd = np.where(nwords > 0, w[np.minimum(first, top)], 0).astype(np.uint16)
-    rt2rt = (bsw & BSW_BITS["rt_to_rt"]) != 0
     rt, tr = (cmd >> 11).astype(np.uint8), ((cmd >> 10) & 1).astype(np.uint8)
     sa, wcf = ((cmd >> 5) & 31).astype(np.uint8), (cmd & 31).astype(np.int64)
     mode = (sa == 0) | (sa == 31)
     wc = np.where(mode, wcf >= 16, np.where(wcf == 0, 32, wcf)).astype(np.int64)
     has_status = rt != BROADCAST_RT  # the receiving RT of an RT-to-RT message answers last
+    # RT-to-RT: the block status bit, or (recorders that leave it clear) a receive command
+    # followed by a transmit command of the same word count, with the length of an RT-to-RT.
+    second = w[np.minimum(first + 1, top)]
+    rt2rt = ((bsw & BSW_BITS["rt_to_rt"]) != 0) | (
+        (tr == 0) & ~mode & (nwords == 3 + wc + has_status) & ((second >> 10) & 1 == 1) & ((second & 31) == wcf))
     base = np.where(rt2rt, 3, 1)  # words before the data (RT-to-RT: both commands and the transmit status)
     status_first = (tr == 1) & ~rt2rt  # RT transmits: its status precedes the data
     data_start = np.where(status_first, 1 + has_status, base)
@@ -302,7 +306,7 @@ def decode_1553(packet: Packet) -> Messages1553:
         block_status=bsw.astype(np.uint16),
         bus_b=(bsw & BSW_BITS["bus_b"]) != 0,
         error=flagged,
-        rt_to_rt=rt2rt,
+        rt_to_rt=rt2rt,  # the block status bit or inferred from the words
         command=cmd,
         command2=cmd2,
         status=status,

@@ -268,3 +268,9 @@ def test_rt_to_rt_without_its_block_status_bit_is_recognised_from_the_words():
     assert m.errors == [] and list(m.rt_to_rt) == [True, False]
     assert m.block_status[0] == 0 and m.command2[0] == words[1]
     assert list(m.data[0, :4]) == [1, 2, 3, 4] and (m.status[0], m.status2[0]) == (2 << 11, 6 << 11)
+
+
+def test_count_beyond_a_truncated_last_message():
+    body = build_1553_body([good(1), good(2), good(3)], message_count=9)
+    m = decode_1553(packet_of(body[:-3]))
+    assert list(m.rt) == [1, 2] and [(e.index, e.decoded) for e in m.errors] == [(2, False)]

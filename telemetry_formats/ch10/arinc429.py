@@ -61,6 +61,10 @@ Body429 = Struct(
 _REVERSE8 = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], np.uint8)
 
 
+_PARITY16 = (np.bitwise_xor.reduce(
+    (np.arange(1 << 16, dtype=np.uint32)[:, None] >> np.arange(16, dtype=np.uint32)) & 1, axis=1) == 1)
+
+
 def label_from_stored(stored: int) -> int:
     """The label's value (as written in octal) from the word's low byte."""
     return int(_REVERSE8[stored & 0xFF])
@@ -72,10 +76,7 @@ label_to_stored = label_from_stored  # bit reversal is its own inverse
 def odd_parity(words: np.ndarray) -> np.ndarray:
     """(n,) bool: each 32-bit word has an odd number of ones."""
     x = np.asarray(words, dtype=np.uint32)
-    x = x ^ (x >> np.uint32(16))
-    x = x ^ (x >> np.uint32(8))
-    x = x ^ (x >> np.uint32(4))
-    return ((np.uint32(0x6996) >> (x & np.uint32(0xF))) & np.uint32(1)).astype(bool)
+    return _PARITY16[x & np.uint32(0xFFFF)] ^ _PARITY16[x >> np.uint32(16)]
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,14 @@ def decode_429(packet: Packet) -> Words429:
 
 
 def _rows(packet: Packet, rec: np.ndarray, count: int, errors: list[WordError]) -> Words429:
-    hdr, word = rec[0::2], rec[1::2]
+    n = len(rec) // 2
+    r32 = rec.reshape(n, 2)
+    r8, r16 = r32.view(np.uint8), r32.view("<u2")  # (n, 8) bytes and (n, 4) halves of each record
+    hdr, word = r32[:, 0], r32[:, 1].copy()
     gap = hdr & np.uint32(0xFFFFF)
-    fe = (hdr & np.uint32(1 << 23)) != 0
-    pe = (hdr & np.uint32(1 << 22)) != 0
-    ok = odd_parity(word)
+    flags = r8[:, 2]  # header bits 23-16: format error, parity error, bus speed, reserved, gap 19-16
+    fe, pe = (flags & 0x80) != 0, (flags & 0x40) != 0
+    ok = _PARITY16[r16[:, 2]] ^ _PARITY16[r16[:, 3]]
     flagged = fe | pe | ~ok
     if flagged.any():
         for k in np.flatnonzero(flagged):
@@ -164,19 +168,19 @@ def _rows(packet: Packet, rec: np.ndarray, count: int, errors: list[WordError]) 
         errors.sort(key=lambda e: e.index)
     return Words429(
         channel_id=packet.channel_id,
-        rtc=packet.header.rtc + np.cumsum(gap, dtype=np.int64),
+        rtc=np.cumsum(gap, dtype=np.int64) + packet.header.rtc,
         gap=gap,
-        bus=(hdr >> np.uint32(24)).astype(np.uint8),
+        bus=r8[:, 3].copy(),
         format_error=fe,
         parity_error=pe,
-        word=word.astype(np.uint32),
-        label=_REVERSE8[word & np.uint32(0xFF)],
-        sdi=((word >> np.uint32(8)) & np.uint32(3)).astype(np.uint8),
+        word=word,
+        label=_REVERSE8[r8[:, 4]],
+        sdi=r8[:, 5] & 3,
         data=(word >> np.uint32(10)) & np.uint32(0x7FFFF),
-        ssm=((word >> np.uint32(29)) & np.uint32(3)).astype(np.uint8),
+        ssm=(r8[:, 7] >> 5) & 3,
         parity_ok=ok,
         errors=errors,
-        bus_speed=(hdr & np.uint32(1 << 21)) != 0,
+        bus_speed=(flags & 0x20) != 0,
         word_count=count,
         packet_offset=packet.offset,
     )

@@ -198,23 +198,48 @@ def command_word(rt: int, tr: int, subaddress: int, word_count: int) -> int:
 # --- decoding ------------------------------------------------------------------------------
 
 _HEADER_WORDS = 7  # 8-byte stamp, block status, gap times, length
+_PAD = bytes(2 * (MAX_DATA_WORDS + 8))  # zeros after the body: gathers near its end need no clipping
+_HCOLS = np.arange(_HEADER_WORDS + 2, dtype=np.int64)  # the header and the first two bus words
 _COLS = np.arange(MAX_DATA_WORDS, dtype=np.int64)
+_RR, _BUS_B = BSW_BITS["rt_to_rt"], BSW_BITS["bus_b"]
+
+
+def _command_table() -> np.ndarray:
+    """(65536, 8) int32: per command word, its fields and its plain (not RT-to-RT) layout.
+
+    Columns: RT, T/R, subaddress, data words (1..32; a mode code's 0 or 1), mode code,
+    status word expected, first data word's position, status word's position (-1: none),
+    bus words expected. Positions count from the command word."""
+    cmd = np.arange(1 << 16, dtype=np.int32)
+    rt, tr, sa, wcf = cmd >> 11, (cmd >> 10) & 1, (cmd >> 5) & 31, cmd & 31
+    mode = (sa == 0) | (sa == 31)
+    wc = np.where(mode, wcf >= 16, np.where(wcf == 0, 32, wcf))
+    has_status = (rt != BROADCAST_RT).astype(np.int32)
+    data_start = np.where(tr == 1, 1 + has_status, 1)  # the RT's status precedes the data it sends
+    status_pos = np.where(has_status == 0, -1, np.where(tr == 1, 1, 1 + wc))
+    return np.stack([rt, tr, sa, wc, mode, has_status, data_start, status_pos, 1 + wc + has_status], axis=1).astype(np.int32)
+
+
+_CMD = _command_table()
+_RT, _TR, _SA, _WC, _MODE, _HAS_STATUS, _DATA_START, _STATUS_POS, _EXPECTED = range(9)
 
 
 def _walk(words: array, count: int) -> tuple[list[int], int, int]:
-    """Word index of each message's header; the index after the last; messages cut short (0/1)."""
+    """Word index of each message's header; the index after the last; messages cut short (0/1).
+
+    ``words`` ends with ``_PAD``; ``nw`` is the body's own length in words."""
     starts: list[int] = []
     append = starts.append
-    i, nw = 2, len(words)  # the CSDW is words 0-1
+    i, nw = 2, len(words) - len(_PAD) // 2  # the CSDW is words 0-1
     for _ in range(count):
         if i + _HEADER_WORDS > nw:
-            return starts, i, 1
-        end = i + _HEADER_WORDS + ((words[i + 6] + 1) >> 1)
-        if end > nw:
-            return starts, i, 1
+            break
         append(i)
-        i = end
-    return starts, i, 0
+        i += _HEADER_WORDS + ((words[i + 6] + 1) >> 1)
+    if i > nw:  # the last message runs past the body
+        i = starts.pop()
+        return starts, i, 1
+    return starts, i, int(len(starts) < count)
 
 
 def _bsw_reason(bsw: int) -> str:
@@ -231,89 +256,69 @@ def decode_1553(packet: Packet) -> Messages1553:
     count, ttb = csdw & 0xFFFFFF, csdw >> 30
     words = array("H")
     words.frombytes(body[: nb & ~1])
+    words.frombytes(_PAD)
     starts, end, cut = _walk(words, count)
     errors: list[MessageError] = []
     if cut:
-        left = nb - 2 * end
         errors.append(MessageError(packet.offset, len(starts),
-                                   f"{REASON_TRUNCATED}: {left} bytes left for message {len(starts) + 1} of {count}"))
+                                   f"{REASON_TRUNCATED}: {nb - 2 * end} bytes left for message {len(starts) + 1} of {count}"))
     elif 2 * end < nb:
         errors.append(MessageError(packet.offset, count, f"{REASON_TRAILING}: {nb - 2 * end} bytes after {count} messages"))
     if not starts:
         return _empty(packet, ttb, count, errors)
 
-    w = np.frombuffer(body, "<u2", count=nb // 2)
-    top = len(w) - 1
+    w = np.frombuffer(words, np.uint16)
     s = np.array(starts, np.int64)
-    stamps = (w[s].astype(np.uint64) | w[s + 1].astype(np.uint64) << np.uint64(16)
-              | w[s + 2].astype(np.uint64) << np.uint64(32) | w[s + 3].astype(np.uint64) << np.uint64(48))
-    bsw, gaps, nwords = w[s + 4], w[s + 5], (w[s + 6] >> 1).astype(np.int64)
+    head = w[s[:, None] + _HCOLS]  # (n, 9): stamp (4 words), block status, gaps, length, 2 bus words
+    stamps = np.ascontiguousarray(head[:, :4]).view("<u8")[:, 0]
+    bsw, nwords = head[:, 4], (head[:, 6] >> 1).astype(np.int64)
+    cmd = head[:, 7]
+    c = _CMD[cmd]
     first = s + _HEADER_WORDS  # the first bus word
-    cmd = np.where(nwords > 0, w[np.minimum(first, top)], 0).astype(np.uint16)
-    rt, tr = (cmd >> 11).astype(np.uint8), ((cmd >> 10) & 1).astype(np.uint8)
-    sa, wcf = ((cmd >> 5) & 31).astype(np.uint8), (cmd & 31).astype(np.int64)
-    mode = (sa == 0) | (sa == 31)
-    wc = np.where(mode, wcf >= 16, np.where(wcf == 0, 32, wcf)).astype(np.int64)
-    has_status = rt != BROADCAST_RT  # the receiving RT of an RT-to-RT message answers last
-    # RT-to-RT: the block status bit, or (recorders that leave it clear) a receive command
-    # followed by a transmit command of the same word count, with the length of an RT-to-RT.
-    second = w[np.minimum(first + 1, top)]
-    rt2rt = ((bsw & BSW_BITS["rt_to_rt"]) != 0) | (
-        (tr == 0) & ~mode & (nwords == 3 + wc + has_status) & ((second >> 10) & 1 == 1) & ((second & 31) == wcf))
-    base = np.where(rt2rt, 3, 1)  # words before the data (RT-to-RT: both commands and the transmit status)
-    status_first = (tr == 1) & ~rt2rt  # RT transmits: its status precedes the data
-    data_start = np.where(status_first, 1 + has_status, base)
-    expected = base + wc + has_status
-    flagged = (bsw & _ERROR_MASK) != 0
-    bad = ((nwords != expected) & ~flagged) | (nwords == 0)
-    n_data = np.clip(nwords - data_start, 0, wc)
-
-    def word_at(pos: np.ndarray, present: np.ndarray) -> np.ndarray:
-        return np.where(present & (pos < nwords), w[np.minimum(first + pos, top)], 0).astype(np.uint16)
-
-    status_pos = np.where(rt2rt, 2, np.where(status_first, 1, base + wc))
-    status = word_at(status_pos, rt2rt | has_status)
-    status2 = word_at(3 + wc, rt2rt & has_status)
-    cmd2 = word_at(np.ones_like(nwords), rt2rt)
-
-    if bad.any():
-        for k in np.flatnonzero(bad):
-            reason = ("no command word" if nwords[k] == 0 else
-                      f"{REASON_LENGTH}: {nwords[k]} words, the command asks for {expected[k]}")
-            errors.append(MessageError(packet.offset, int(k), reason, command=int(cmd[k]) if nwords[k] else None))
-        keep = ~bad
-        s, stamps, bsw, gaps, first, cmd, cmd2, status, status2 = (
-            a[keep] for a in (s, stamps, bsw, gaps, first, cmd, cmd2, status, status2))
-        rt, tr, sa, wc, n_data, data_start, rt2rt, flagged = (
-            a[keep] for a in (rt, tr, sa, wc, n_data, data_start, rt2rt, flagged))
+    irregular = (nwords != c[:, _EXPECTED]) | ((bsw & (_ERROR_MASK | _RR)) != 0)
+    if irregular.any():
+        lay = _general_layout(c, bsw, nwords, head[:, 8])
+        errors += _problems(packet.offset, lay, nwords, cmd, bsw)
+        keep = ~lay["bad"]
+        if not keep.all():
+            s, stamps, head, c, first = s[keep], stamps[keep], head[keep], c[keep], first[keep]
+            lay = {k: v[keep] for k, v in lay.items()}
+            bsw, nwords, cmd = head[:, 4], (head[:, 6] >> 1).astype(np.int64), head[:, 7]
+        if errors:
+            errors.sort(key=lambda e: e.index)
         index = np.flatnonzero(keep).astype(np.uint32)
+        n_data, data_start, rt2rt, flagged = lay["n_data"], lay["data_start"], lay["rt2rt"], lay["flagged"]
+        status = _word_at(w, first, lay["status_pos"], nwords)
+        status2 = _word_at(w, first, lay["status2_pos"], nwords)
+        cmd2 = _word_at(w, first, np.where(rt2rt, 1, -1), nwords)
     else:
         index = np.arange(len(s), dtype=np.uint32)
-    for k in np.flatnonzero(flagged):
-        errors.append(MessageError(packet.offset, int(index[k]), _bsw_reason(int(bsw[k])), True, int(cmd[k])))
-    errors.sort(key=lambda e: e.index)
+        n_data, data_start = c[:, _WC], c[:, _DATA_START]
+        rt2rt = flagged = np.zeros(len(s), bool)
+        status = _word_at(w, first, c[:, _STATUS_POS], nwords)
+        status2 = cmd2 = np.zeros(len(s), np.uint16)
 
     n = len(s)
     data = np.zeros((n, MAX_DATA_WORDS), np.uint16)
     width = int(n_data.max()) if n else 0
     if width:
         cols = _COLS[:width]
-        idx = np.minimum((first + data_start)[:, None] + cols, top)
-        data[:, :width] = np.where(cols < n_data[:, None], w[idx], 0)
+        data[:, :width] = np.where(cols < n_data[:, None], w[(first + data_start)[:, None] + cols], 0)
+    gaps = head[:, 5]
     return Messages1553(
         channel_id=packet.channel_id,
         rtc=stamps_to_rtc(packet, stamps),
-        block_status=bsw.astype(np.uint16),
-        bus_b=(bsw & BSW_BITS["bus_b"]) != 0,
+        block_status=bsw,
+        bus_b=(bsw & _BUS_B) != 0,
         error=flagged,
         rt_to_rt=rt2rt,  # the block status bit or inferred from the words
         command=cmd,
         command2=cmd2,
         status=status,
-        rt=rt,
-        tr=tr,
-        subaddress=sa,
-        word_count=wc.astype(np.uint8),
+        rt=c[:, _RT].astype(np.uint8),
+        tr=c[:, _TR].astype(np.uint8),
+        subaddress=c[:, _SA].astype(np.uint8),
+        word_count=c[:, _WC].astype(np.uint8),
         n_data=n_data.astype(np.uint8),
         data=data,
         offset=2 * s,
@@ -326,6 +331,45 @@ def decode_1553(packet: Packet) -> Messages1553:
         message_count=count,
         packet_offset=packet.offset,
     )
+
+
+def _word_at(w: np.ndarray, first: np.ndarray, pos: np.ndarray, nwords: np.ndarray) -> np.ndarray:
+    """The bus word at ``pos`` (from the command word) of each message; 0 where ``pos`` is -1 or past its end."""
+    return np.where((pos >= 0) & (pos < nwords), w[first + np.maximum(pos, 0)], 0).astype(np.uint16)
+
+
+def _general_layout(c: np.ndarray, bsw: np.ndarray, nwords: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
+    """Where each message's words are, for packets with RT-to-RT, flagged or odd-length messages."""
+    tr, wc, mode, has_status = c[:, _TR], c[:, _WC], c[:, _MODE] != 0, c[:, _HAS_STATUS]
+    # RT-to-RT: the block status bit, or (recorders that leave it clear) a receive command
+    # followed by a transmit command of the same word count, with the length of an RT-to-RT.
+    rt2rt = ((bsw & _RR) != 0) | (
+        (tr == 0) & ~mode & (nwords == 3 + wc + has_status) & ((second >> 10) & 1 == 1) & ((second & 31) == (c[:, _WC] & 31)))
+    flagged = (bsw & _ERROR_MASK) != 0
+    base = np.where(rt2rt, 3, 1)  # words before the data (RT-to-RT: both commands and the transmit status)
+    data_start = np.where(rt2rt, 3, c[:, _DATA_START])
+    expected = base + wc + has_status
+    return dict(
+        rt2rt=rt2rt,
+        flagged=flagged,
+        data_start=data_start,
+        expected=expected,
+        bad=((nwords != expected) & ~flagged) | (nwords == 0),
+        n_data=np.clip(nwords - data_start, 0, wc),
+        status_pos=np.where(rt2rt, 2, c[:, _STATUS_POS]),
+        status2_pos=np.where(rt2rt & (has_status != 0), 3 + wc, -1),
+    )
+
+
+def _problems(offset: int, lay: dict, nwords: np.ndarray, cmd: np.ndarray, bsw: np.ndarray) -> list[MessageError]:
+    out = []
+    for k in np.flatnonzero(lay["bad"]):
+        reason = ("no command word" if nwords[k] == 0 else
+                  f"{REASON_LENGTH}: {nwords[k]} words, the command asks for {lay['expected'][k]}")
+        out.append(MessageError(offset, int(k), reason, command=int(cmd[k]) if nwords[k] else None))
+    for k in np.flatnonzero(lay["flagged"] & ~lay["bad"]):
+        out.append(MessageError(offset, int(k), _bsw_reason(int(bsw[k])), True, int(cmd[k])))
+    return out
 
 
 def _empty(packet: Packet, ttb: int, count: int, errors: list[MessageError]) -> Messages1553:

@@ -274,3 +274,60 @@ def test_count_beyond_a_truncated_last_message():
     body = build_1553_body([good(1), good(2), good(3)], message_count=9)
     m = decode_1553(packet_of(body[:-3]))
     assert list(m.rt) == [1, 2] and [(e.index, e.decoded) for e in m.errors] == [(2, False)]
+
+
+def reference_decode(body: bytes) -> tuple[list[tuple], list[int]]:
+    """The construct definition plus the standard's word order, message by message:
+    (rows of (command, command2, status, status2, data, error, rt_to_rt), indices of bad messages)."""
+    c = Body1553.parse(body)
+    rows, bad = [], []
+    for k, msg in enumerate(c.messages):
+        words, bs = list(msg.words), msg.header.block_status
+        flagged = any(bs[name] for name in BSW_ERRORS)
+        if not words:
+            bad.append(k)
+            continue
+        cw = CommandWord.parse(words[0].to_bytes(2, "little"))
+        mode = cw.subaddress in (0, 31)
+        wc = int(cw.word_count >= 16) if mode else (cw.word_count or 32)
+        has_status = cw.rt != 31
+        padded = words + [0] * 40
+        at = padded.__getitem__  # a word past the message's end reads as 0
+        rr = bs.rt_to_rt or (not cw.tr and not mode and len(words) == 3 + wc + has_status
+                             and (words[1] >> 10) & 1 == 1 and words[1] & 31 == cw.word_count)
+        if rr:
+            start, status, status2, cmd2 = 3, at(2), at(3 + wc) if has_status else 0, at(1)
+        elif cw.tr:
+            start, status, status2, cmd2 = 1 + has_status, at(1) if has_status else 0, 0, 0
+        else:
+            start, status, status2, cmd2 = 1, at(1 + wc) if has_status else 0, 0, 0
+        if len(words) != (3 if rr else 1) + wc + has_status and not flagged:
+            bad.append(k)
+            continue
+        rows.append((words[0], cmd2, status, status2, words[start:start + wc], flagged, bool(rr)))
+    return rows, bad
+
+
+@st.composite
+def odd_message(draw):
+    m = draw(message())
+    if draw(st.booleans()):
+        m = dict(words=bus_words(m)[: draw(st.integers(0, 40))], rtc=m["rtc"])
+    for name in draw(st.lists(st.sampled_from(sorted(BSW_ERRORS) + ["rt_to_rt"]), max_size=2)):
+        m[name] = True
+    return m
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(odd_message(), max_size=12))
+def test_decoder_equals_the_construct_definition_message_by_message(msgs):
+    body = build_1553_body(msgs)
+    rows, bad = reference_decode(body)
+    m = decode_1553(packet_of(body))
+    assert [e.index for e in m.errors if not e.decoded] == bad
+    assert len(m) == len(rows)
+    for k, (cmd, cmd2, status, status2, data, flagged, rr) in enumerate(rows):
+        n = int(m.n_data[k])
+        assert (m.command[k], m.command2[k], m.status[k], m.status2[k]) == (cmd, cmd2, status, status2)
+        assert list(m.data[k, :n]) == data and (m.error[k], m.rt_to_rt[k]) == (flagged, rr)
+    assert [e.index for e in m.errors if e.decoded] == [int(m.index[k]) for k in np.flatnonzero(m.error)]

@@ -33,6 +33,7 @@ SSM_NAMES = {0: "failure warning", 1: "no computed data", 2: "functional test", 
 @dataclass(slots=True)
 class _Seen:
     count: int = 0
+    in_error: int = 0  # messages (words) with at least one problem
     first_rtc: int | None = None
     last_rtc: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
@@ -54,7 +55,7 @@ class _Seen:
         if self.count > 1 and self.first_rtc is not None and self.last_rtc is not None and self.last_rtc > self.first_rtc:
             rate = (self.count - 1) * RTC_HZ / (self.last_rtc - self.first_rtc)
         return {"count": self.count, "rate_hz": rate, "first_rtc": self.first_rtc, "last_rtc": self.last_rtc,
-                "errors": dict(sorted(self.errors.items())), "error_count": sum(self.errors.values())}
+                "errors": dict(sorted(self.errors.items())), "error_count": self.in_error}
 
 
 @dataclass(slots=True)
@@ -102,8 +103,10 @@ class BusMonitor:
             reason = e.reason.split(":", 1)[0]
             if e.command is not None:
                 key = m.channel_id << 32 | e.command << 16
-                self._messages.setdefault(key, _Message()).add_errors({reason: 1})
-                self._messages[key].count += 1
+                s = self._messages.setdefault(key, _Message())
+                s.add_errors({reason: 1})
+                s.count += 1
+                s.in_error += 1
             else:
                 k = (m.channel_id, "1553", reason)
                 self._undecoded[k] = self._undecoded.get(k, 0) + 1
@@ -111,10 +114,11 @@ class BusMonitor:
             return
         keys = np.int64(m.channel_id) << 32 | m.command.astype(np.int64) << 16 | m.command2.astype(np.int64)
         uniq, inv, counts, first, last = _groups(keys)
-        per_reason = {}
+        per_reason, in_error = {}, None
         if m.error.any():
             per_reason = {name: np.bincount(inv, weights=(m.block_status & bit) != 0, minlength=len(uniq))
                           for name, bit in BSW_ERRORS.items()}
+            in_error = np.bincount(inv, weights=m.error, minlength=len(uniq))
         bus_b = np.bincount(inv, weights=m.bus_b, minlength=len(uniq))
         rtc = m.rtc
         for g, key in enumerate(uniq.tolist()):
@@ -122,8 +126,9 @@ class BusMonitor:
             if s is None:
                 s = self._messages[key] = _Message()
             s.add(int(counts[g]), int(rtc[first[g]]), int(rtc[last[g]]))
-            if per_reason:
+            if in_error is not None:
                 s.add_errors({name: int(v[g]) for name, v in per_reason.items()})
+                s.in_error += int(in_error[g])
             s.bus_b += int(bus_b[g])
             k = last[g]
             s.status = int(m.status[k])
@@ -143,10 +148,11 @@ class BusMonitor:
         uniq, inv, counts, first, last = _groups(keys)
         g_n = len(uniq)
         ssm = np.bincount(inv * 4 + w.ssm, minlength=4 * g_n).reshape(g_n, 4)
-        flags = None
+        flags, in_error = None, None
         if w.errors:
             flags = {name: np.bincount(inv, weights=v, minlength=g_n) for name, v in (
                 ("format error", w.format_error), ("parity error", w.parity_error), ("parity check failed", ~w.parity_ok))}
+            in_error = np.bincount(inv, weights=w.format_error | w.parity_error | ~w.parity_ok, minlength=g_n)
         rtc = w.rtc
         for g, key in enumerate(uniq.tolist()):
             s = self._labels.get(key)
@@ -155,8 +161,9 @@ class BusMonitor:
             s.add(int(counts[g]), int(rtc[first[g]]), int(rtc[last[g]]))
             for v in range(4):
                 s.ssm[v] += int(ssm[g, v])
-            if flags:
+            if flags is not None and in_error is not None:
                 s.add_errors({name: int(v[g]) for name, v in flags.items()})
+                s.in_error += int(in_error[g])
             s.word = int(w.word[last[g]])
 
     # --- output ---------------------------------------------------------------------------

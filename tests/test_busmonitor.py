@@ -73,7 +73,7 @@ def test_arinc_labels_ssm_and_parity_errors():
     assert abs(a["rate_hz"] - 1000.0) < 1e-6  # every 10,000 RTC counts
     assert a["latest"]["data"] == 7 and a["latest"]["ssm"] == 3
     b = rows[(2, "310", 0)]
-    assert b["errors"] == {"parity check failed": 2, "parity error": 2}
+    assert b["errors"] == {"parity check failed": 2, "parity error": 2} and b["error_count"] == 4
     assert rows[(3, "203", 1)]["count"] == 1
 
 

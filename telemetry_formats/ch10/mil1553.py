@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import struct
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from construct import Array, BitsInteger, BitStruct, ByteSwapped, Flag, Int8ul, Int16ul, Int64ul, Padding, Struct, this
+from numpy.lib.stride_tricks import as_strided
 
 from .ipts import stamps_to_rtc
 from .packet import Packet
@@ -227,19 +229,29 @@ _RT, _TR, _SA, _WC, _MODE, _HAS_STATUS, _DATA_START, _STATUS_POS, _EXPECTED = ra
 def _walk(words: array, count: int) -> tuple[list[int], int, int]:
     """Word index of each message's header; the index after the last; messages cut short (0/1).
 
-    ``words`` ends with ``_PAD``; ``nw`` is the body's own length in words."""
+    ``words`` ends with ``_PAD`` (zeros), so the loop needs no bounds check: past the
+    body's end it reads lengths of 0 until it runs off the array, and what it found
+    there is cut off afterwards. ``nw`` is the body's own length in words."""
     starts: list[int] = []
     append = starts.append
     i, nw = 2, len(words) - len(_PAD) // 2  # the CSDW is words 0-1
-    for _ in range(count):
-        if i + _HEADER_WORDS > nw:
-            break
-        append(i)
-        i += _HEADER_WORDS + ((words[i + 6] + 1) >> 1)
-    if i > nw:  # the last message runs past the body
-        i = starts.pop()
-        return starts, i, 1
-    return starts, i, int(len(starts) < count)
+    try:
+        for _ in range(count):
+            append(i)
+            i += _HEADER_WORDS + ((words[i + 6] + 1) >> 1)
+    except IndexError:
+        pass
+    if not starts or starts[-1] + _HEADER_WORDS <= nw and i <= nw:
+        return starts, i, 0
+    del starts[bisect_right(starts, nw - _HEADER_WORDS):]  # headers that end past the body
+    if not starts:
+        return starts, 2, 1
+    last = starts[-1]
+    end = last + _HEADER_WORDS + ((words[last + 6] + 1) >> 1)
+    if end > nw:  # the last message runs past the body
+        starts.pop()
+        return starts, last, 1
+    return starts, end, 1
 
 
 def _bsw_reason(bsw: int) -> str:
@@ -298,12 +310,9 @@ def decode_1553(packet: Packet) -> Messages1553:
         status = _word_at(w, first, c[:, _STATUS_POS], nwords)
         status2 = cmd2 = np.zeros(len(s), np.uint16)
 
-    n = len(s)
-    data = np.zeros((n, MAX_DATA_WORDS), np.uint16)
-    width = int(n_data.max()) if n else 0
-    if width:
-        cols = _COLS[:width]
-        data[:, :width] = np.where(cols < n_data[:, None], w[(first + data_start)[:, None] + cols], 0)
+    # Each message's 32 words from its first data word (the padding keeps the window inside ``w``), past n_data zeroed.
+    data = as_strided(w, shape=(len(w) - MAX_DATA_WORDS + 1, MAX_DATA_WORDS), strides=(2, 2), writeable=False)[first + data_start]
+    data *= _COLS < n_data[:, None]
     gaps = head[:, 5]
     return Messages1553(
         channel_id=packet.channel_id,

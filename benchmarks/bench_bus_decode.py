@@ -27,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from telemetry_formats.ch10.arinc429 import DATA_TYPE_ARINC429_F0, build_429_body, decode_429  # noqa: E402
-from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1, build_1553_body, decode_1553  # noqa: E402
+from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1, decode_1553  # noqa: E402
+from telemetry_formats.ch10.mil1553_build import build_1553_body  # noqa: E402
 from telemetry_formats.ch10.packet import Packet, build_packet  # noqa: E402
 from telemetry_formats.ch10.reader import iter_packets  # noqa: E402
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from telemetry_formats.busmonitor import BusMonitor
 from telemetry_formats.ch10.arinc429 import DATA_TYPE_ARINC429_F0, build_429_body, decode_429, make_word
-from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1, build_1553_body, command_word, decode_1553
+from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1, command_word, decode_1553
+from telemetry_formats.ch10.mil1553_build import build_1553_body
 from telemetry_formats.ch10.packet import Packet, build_packet, parse_packet
 from telemetry_formats.ch10.reader import iter_packets
 

@@ -16,11 +16,10 @@ from telemetry_formats.ch10.mil1553 import (
     DATA_TYPE_1553_F1,
     Body1553,
     CommandWord,
-    build_1553_body,
-    bus_words,
     command_word,
     decode_1553,
 )
+from telemetry_formats.ch10.mil1553_build import build_1553_body, bus_words
 from telemetry_formats.ch10.packet import Packet, build_packet, parse_packet
 from telemetry_formats.ch10.reader import iter_packets
 
@@ -90,6 +89,12 @@ def test_construct_definition_parses_what_the_decoder_reads(pcm_c10):
         cw = CommandWord.parse(int(m.command[k]).to_bytes(2, "little"))
         assert (cw.rt, cw.tr, cw.subaddress) == (m.rt[k], m.tr[k], m.subaddress[k])
         assert msg.header.block_status.bus_b == m.bus_b[k]
+
+
+def test_builder_is_importable_from_the_format_module_too():
+    from telemetry_formats.ch10 import mil1553, mil1553_build
+
+    assert mil1553.build_1553_body is mil1553_build.build_1553_body
 
 
 def test_builder_output_parses_with_construct():

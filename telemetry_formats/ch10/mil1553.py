@@ -15,16 +15,14 @@ the words as they came on the bus, each a little-endian 16-bit word:
 
 ``decode_1553`` walks the message headers in one tight loop (lengths chain the
 messages) and reads everything else with numpy gathers; ``build_1553_body``
-writes packets through the same layout. Both are checked against the construct
-definitions at import time and in the tests.
+(``mil1553_build``) writes packets through the same layout. Both are checked
+against the construct definitions at import time and in the tests.
 """
 
 from __future__ import annotations
 
-import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +35,7 @@ from .packet import Packet
 __all__ = [
     "DATA_TYPE_1553_F1", "MAX_DATA_WORDS", "Messages1553", "MessageError",
     "Csdw1553", "BlockStatus", "IntraPacketHeader1553", "CommandWord", "StatusWord", "Message1553", "Body1553",
-    "BSW_BITS", "BSW_ERRORS", "command_word", "decode_1553", "build_1553_body",
+    "BSW_BITS", "BSW_ERRORS", "BROADCAST_RT", "command_word", "decode_1553",
 ]  # fmt: skip
 
 DATA_TYPE_1553_F1 = 0x19
@@ -153,7 +151,7 @@ class Messages1553:
     block_status: np.ndarray  # uint16: the block status word as recorded
     bus_b: np.ndarray  # bool: received on bus B
     error: np.ndarray  # bool: any error bit of the block status word (message, format, timeout, word count, sync, word)
-    rt_to_rt: np.ndarray  # bool
+    rt_to_rt: np.ndarray  # bool: block status bit 11, or recognised from the words when a recorder leaves it clear
     command: np.ndarray  # uint16: the first command word (the receive command for RT-to-RT)
     command2: np.ndarray  # uint16: the transmit command word of an RT-to-RT message, else 0
     status: np.ndarray  # uint16: the (transmit) status word, 0 if none was recorded
@@ -392,72 +390,24 @@ def _empty(packet: Packet, ttb: int, count: int, errors: list[MessageError]) -> 
     )
 
 
-# --- building ------------------------------------------------------------------------------
-
-_IPH = struct.Struct("<QHBBH")
-
-
-def bus_words(m: Mapping) -> list[int]:
-    """The words of one message in bus order, from a message mapping (see ``build_1553_body``)."""
-    if "words" in m:
-        return [int(x) & 0xFFFF for x in m["words"]]
-    data = [int(x) & 0xFFFF for x in m.get("data", ())]
-    sa = int(m["subaddress"])
-    tr = int(m.get("tr", 0))
-    mode = sa in (0, 31)
-    wc = int(m.get("word_count", (int(m.get("mode_code", 0)) if mode else len(data) % 32)))
-    cmd = command_word(int(m["rt"]), tr, sa, wc)
-    status = [int(m.get("status", int(m["rt"]) << 11))] if int(m["rt"]) != BROADCAST_RT else []
-    if "rt2" in m:  # RT-to-RT: ``rt``/``subaddress`` receive, ``rt2``/``subaddress2`` transmit
-        cmd2 = command_word(int(m["rt2"]), 1, int(m.get("subaddress2", sa)), wc)
-        return [cmd, cmd2, int(m.get("status2", int(m["rt2"]) << 11)), *data, *status]
-    if tr:
-        return [cmd, *status, *data]
-    return [cmd, *data, *status]
-
-
-def build_1553_body(messages: Iterable[Mapping], *, time_tag_bits: int = 0, message_count: int | None = None) -> bytes:
-    """Build a 1553 F1 packet body (CSDW + messages).
-
-    Each message is a mapping: ``rt``, ``tr`` (0/1), ``subaddress``, ``data`` (data
-    words; their number is the word count unless ``word_count`` is given; for mode
-    codes give ``mode_code``), optional ``status`` (default: the RT address, no
-    flags), ``rt2``/``subaddress2``/``status2`` for RT-to-RT (``rt``/``subaddress``
-    then name the receiving RT), ``rtc`` (time stamp), ``gap1``, ``gap2``, any
-    block status bit by name (``bus_b``, ``response_timeout``, ...; ``rt_to_rt`` is
-    set for RT-to-RT), or ``words`` (all bus words, raw, for bad-input tests) and
-    ``length`` (bytes, to write a length that disagrees with the words).
-    """
-    parts = []
-    n = 0
-    for m in messages:
-        words = bus_words(m)
-        bsw = sum(bit for name, bit in BSW_BITS.items() if m.get(name))
-        if "rt2" in m:
-            bsw |= BSW_BITS["rt_to_rt"]
-        length = int(m.get("length", 2 * len(words)))
-        parts.append(_IPH.pack(int(m.get("rtc", 0)), bsw, int(m.get("gap1", 0)), int(m.get("gap2", 0)), length))
-        parts.append(array("H", words).tobytes())
-        n += 1
-    count = n if message_count is None else message_count
-    return ((time_tag_bits & 3) << 30 | (count & 0xFFFFFF)).to_bytes(4, "little") + b"".join(parts)
-
-
 def _check_fast_layout() -> None:
-    """The struct/numpy paths above agree with the construct definitions."""
-    header = dict(time_stamp=0x0123456789AB, gap1=5, gap2=7, length=4,
-                  block_status=dict(bus_b=True, message_error=False, rt_to_rt=True, format_error=False,
-                                    response_timeout=True, word_count_error=False, sync_type_error=True,
-                                    invalid_word_error=False))
-    raw = IntraPacketHeader1553.build(header)
-    bsw = BSW_BITS["bus_b"] | BSW_BITS["rt_to_rt"] | BSW_BITS["response_timeout"] | BSW_BITS["sync_type_error"]
-    if raw != _IPH.pack(0x0123456789AB, bsw, 5, 7, 4):
-        raise AssertionError("1553 intra-packet header layout disagrees with its construct definition")
-    fields = dict(rt=5, tr=True, subaddress=17, word_count=3)
-    if CommandWord.build(fields) != command_word(5, 1, 17, 3).to_bytes(2, "little"):
+    """The integer paths above agree with the construct definitions."""
+    if CommandWord.build(dict(rt=5, tr=True, subaddress=17, word_count=3)) != command_word(5, 1, 17, 3).to_bytes(2, "little"):
         raise AssertionError("1553 command word layout disagrees with its construct definition")
     if Csdw1553.build(dict(time_tag_bits=2, message_count=77)) != (2 << 30 | 77).to_bytes(4, "little"):
         raise AssertionError("1553 CSDW layout disagrees with its construct definition")
+    bsw = BlockStatus.build({name: name in ("bus_b", "response_timeout") for name in BSW_BITS})
+    if bsw != (BSW_BITS["bus_b"] | BSW_BITS["response_timeout"]).to_bytes(2, "little"):
+        raise AssertionError("1553 block status layout disagrees with its construct definition")
+
+
+def __getattr__(name: str):
+    """The builder lives in ``mil1553_build`` (tests, the simulator); importable from here too."""
+    if name in ("build_1553_body", "bus_words"):
+        from . import mil1553_build
+
+        return getattr(mil1553_build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _check_fast_layout()

@@ -336,3 +336,29 @@ def test_decoder_equals_the_construct_definition_message_by_message(msgs):
         assert (m.command[k], m.command2[k], m.status[k], m.status2[k]) == (cmd, cmd2, status, status2)
         assert list(m.data[k, :n]) == data and (m.error[k], m.rt_to_rt[k]) == (flagged, rr)
     assert [e.index for e in m.errors if e.decoded] == [int(m.index[k]) for k in np.flatnonzero(m.error)]
+
+
+@pytest.fixture(scope="module")
+def real_body(pcm_c10) -> bytes:
+    p = next(p for p in iter_packets(pcm_c10) if isinstance(p, Packet) and p.data_type == DATA_TYPE_1553_F1)
+    return bytes(p.body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_mutated_real_packets_never_raise_and_keep_the_untouched_messages(real_body, data):
+    body = bytearray(real_body)
+    spots = data.draw(st.lists(st.integers(4, len(body) - 1), min_size=1, max_size=6))
+    for i in spots:
+        body[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(4, len(body)))
+    good = decode_1553(packet_of(real_body))
+    m = decode_1553(packet_of(bytes(body[:cut])))
+    assert len(m) <= m.message_count
+    # A message before the first damaged byte decodes exactly as in the sound packet.
+    first_damage = min([*spots, cut])
+    for k in range(len(m)):
+        end = m.offset[k] + 14 + 2 * (m.n_data[k] + 2)
+        if end <= first_damage and m.index[k] < len(good):
+            j = int(m.index[k])
+            assert m.command[k] == good.command[j] and list(m.data[k]) == list(good.data[j])

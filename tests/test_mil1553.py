@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry_formats.ch10.header import TIME_IEEE1588
+from telemetry_formats.ch10.header import TIME_CH4, TIME_ERTC, TIME_IEEE1588
 from telemetry_formats.ch10.mil1553 import (
     BSW_ERRORS,
     DATA_TYPE_1553_F1,
@@ -244,15 +244,20 @@ def test_empty_and_tiny_bodies():
     assert len(m) == 0 and m.errors[0].reason == "no command word"
 
 
-def test_secondary_header_time_stamps_are_placed_on_the_rtc_axis():
-    # IEEE-1588 stamps (ns word, then s word), packet at RTC 1000 == 1.7e9 s + 500 ns.
-    stamp = 2_000 | (1_700_000_000 << 32)  # 1.5 us after the packet time
+@pytest.mark.parametrize("fmt,packet_time,stamp", [
+    # IEEE-1588: nanoseconds word, then seconds; the stamp 1.5 us after the packet time.
+    (TIME_IEEE1588, dict(nanoseconds=500, seconds=1_700_000_000), 2_000 | 1_700_000_000 << 32),
+    # Chapter 4 binary time: reserved, high and low time (10 ms units), microseconds; 2 us later.
+    (TIME_CH4, dict(high_time=1, low_time=7, microseconds=40), 1 << 16 | 7 << 32 | 42 << 48),
+    # ERTC: a 100 MHz count; 150 counts = 1.5 us later.
+    (TIME_ERTC, dict(ertc=10_000), 10_150),
+])
+def test_secondary_header_time_stamps_are_placed_on_the_rtc_axis(fmt, packet_time, stamp):
     body = build_1553_body([{**good(1), "rtc": stamp}])
     raw = build_packet(channel_id=7, data_type=DATA_TYPE_1553_F1, body=body, rtc=1000,
-                       secondary_time=dict(nanoseconds=500, seconds=1_700_000_000),
-                       secondary_time_format=TIME_IEEE1588, ipts_source=True)
+                       secondary_time=packet_time, secondary_time_format=fmt, ipts_source=True)
     m = decode_1553(parse_packet(raw))
-    assert m.rtc[0] == 1000 + 15
+    assert m.rtc[0] == 1000 + {TIME_IEEE1588: 15, TIME_CH4: 20, TIME_ERTC: 15}[fmt]
 
 
 def test_bad_c10_1553_packets_decode_without_raising(sample_dir):

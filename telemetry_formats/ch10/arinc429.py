@@ -61,6 +61,9 @@ Body429 = Struct(
 _REVERSE8 = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], np.uint8)
 
 
+_BYTE = np.arange(256, dtype=np.uint8)
+_FLAGS = np.stack([(_BYTE & 0x80) != 0, (_BYTE & 0x40) != 0, (_BYTE & 0x20) != 0], axis=1)  # header byte 2
+_SSM = (_BYTE >> 5) & 3  # the word's top byte: bits 30-31
 _PARITY16 = (np.bitwise_xor.reduce(
     (np.arange(1 << 16, dtype=np.uint32)[:, None] >> np.arange(16, dtype=np.uint32)) & 1, axis=1) == 1)
 
@@ -157,11 +160,11 @@ def _rows(packet: Packet, rec: np.ndarray, count: int, errors: list[WordError]) 
     r8, r16 = r32.view(np.uint8), r32.view("<u2")  # (n, 8) bytes and (n, 4) halves of each record
     hdr, word = r32[:, 0], r32[:, 1].copy()
     gap = hdr & np.uint32(0xFFFFF)
-    flags = r8[:, 2]  # header bits 23-16: format error, parity error, bus speed, reserved, gap 19-16
-    fe, pe = (flags & 0x80) != 0, (flags & 0x40) != 0
+    flags = _FLAGS[r8[:, 2]]  # header bits 23-21: format error, parity error, bus speed
+    fe, pe = flags[:, 0], flags[:, 1]
     ok = _PARITY16[r16[:, 2]] ^ _PARITY16[r16[:, 3]]
-    flagged = fe | pe | ~ok
-    if flagged.any():
+    if flags[:, :2].any() or not ok.all():
+        flagged = fe | pe | ~ok
         for k in np.flatnonzero(flagged):
             why = [w for w, f in (("format error", fe[k]), ("parity error", pe[k]), ("parity check failed", not ok[k])) if f]
             errors.append(WordError(packet.offset, int(k), ", ".join(why), True))
@@ -177,10 +180,10 @@ def _rows(packet: Packet, rec: np.ndarray, count: int, errors: list[WordError]) 
         label=_REVERSE8[r8[:, 4]],
         sdi=r8[:, 5] & 3,
         data=(word >> np.uint32(10)) & np.uint32(0x7FFFF),
-        ssm=(r8[:, 7] >> 5) & 3,
+        ssm=_SSM[r8[:, 7]],
         parity_ok=ok,
         errors=errors,
-        bus_speed=(flags & 0x20) != 0,
+        bus_speed=flags[:, 2],
         word_count=count,
         packet_offset=packet.offset,
     )

@@ -33,7 +33,7 @@ def stamps_to_rtc(packet: Packet, stamps: np.ndarray) -> np.ndarray:
     """(n,) uint64 raw 8-byte stamps of ``packet`` -> (n,) int64 RTC counts."""
     stamps = np.asarray(stamps, dtype=np.uint64)
     if stamps_are_rtc(packet):
-        return (stamps & np.uint64(RTC_MASK)).astype(np.int64)
+        return (stamps & np.uint64(RTC_MASK)).view(np.int64)
     fmt = packet.header.secondary_time_format
     lo = (stamps & np.uint64(0xFFFF_FFFF)).astype(np.int64)
     hi = (stamps >> np.uint64(32)).astype(np.int64)

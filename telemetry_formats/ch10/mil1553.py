@@ -222,6 +222,7 @@ def _command_table() -> np.ndarray:
 
 _CMD = _command_table()
 _RT, _TR, _SA, _WC, _MODE, _HAS_STATUS, _DATA_START, _STATUS_POS, _EXPECTED = range(9)
+_FIELDS = np.ascontiguousarray(_CMD[:, :4].astype(np.uint8))  # RT, T/R, subaddress, data words: the output columns
 
 
 def _walk(words: array, count: int) -> tuple[list[int], int, int]:
@@ -283,7 +284,7 @@ def decode_1553(packet: Packet) -> Messages1553:
     stamps = np.ascontiguousarray(head[:, :4]).view("<u8")[:, 0]
     bsw, nwords = head[:, 4], (head[:, 6] >> 1).astype(np.int64)
     cmd = head[:, 7]
-    c = _CMD[cmd]
+    c, f = _CMD[cmd], _FIELDS[cmd]
     first = s + _HEADER_WORDS  # the first bus word
     irregular = (nwords != c[:, _EXPECTED]) | ((bsw & (_ERROR_MASK | _RR)) != 0)
     if irregular.any():
@@ -291,7 +292,7 @@ def decode_1553(packet: Packet) -> Messages1553:
         errors += _problems(packet.offset, lay, nwords, cmd, bsw)
         keep = ~lay["bad"]
         if not keep.all():
-            s, stamps, head, c, first = s[keep], stamps[keep], head[keep], c[keep], first[keep]
+            s, stamps, head, c, f, first = s[keep], stamps[keep], head[keep], c[keep], f[keep], first[keep]
             lay = {k: v[keep] for k, v in lay.items()}
             bsw, nwords, cmd = head[:, 4], (head[:, 6] >> 1).astype(np.int64), head[:, 7]
         if errors:
@@ -303,7 +304,7 @@ def decode_1553(packet: Packet) -> Messages1553:
         cmd2 = _word_at(w, first, np.where(rt2rt, 1, -1), nwords)
     else:
         index = np.arange(len(s), dtype=np.uint32)
-        n_data, data_start = c[:, _WC], c[:, _DATA_START]
+        n_data, data_start = f[:, _WC].copy(), c[:, _DATA_START]
         rt2rt = flagged = np.zeros(len(s), bool)
         status = _word_at(w, first, c[:, _STATUS_POS], nwords)
         status2 = cmd2 = np.zeros(len(s), np.uint16)
@@ -311,7 +312,7 @@ def decode_1553(packet: Packet) -> Messages1553:
     # Each message's 32 words from its first data word (the padding keeps the window inside ``w``), past n_data zeroed.
     data = as_strided(w, shape=(len(w) - MAX_DATA_WORDS + 1, MAX_DATA_WORDS), strides=(2, 2), writeable=False)[first + data_start]
     data *= _COLS < n_data[:, None]
-    gaps = head[:, 5]
+    gaps = head.view(np.uint8)  # (n, 18): gap 1 is byte 10 of the header block, gap 2 byte 11
     return Messages1553(
         channel_id=packet.channel_id,
         rtc=stamps_to_rtc(packet, stamps),
@@ -322,17 +323,17 @@ def decode_1553(packet: Packet) -> Messages1553:
         command=cmd,
         command2=cmd2,
         status=status,
-        rt=c[:, _RT].astype(np.uint8),
-        tr=c[:, _TR].astype(np.uint8),
-        subaddress=c[:, _SA].astype(np.uint8),
-        word_count=c[:, _WC].astype(np.uint8),
-        n_data=n_data.astype(np.uint8),
+        rt=f[:, _RT],
+        tr=f[:, _TR],
+        subaddress=f[:, _SA],
+        word_count=f[:, _WC],
+        n_data=n_data.astype(np.uint8, copy=False),
         data=data,
         offset=2 * s,
         errors=errors,
         status2=status2,
-        gap1=(gaps & 0xFF).astype(np.uint8),
-        gap2=(gaps >> 8).astype(np.uint8),
+        gap1=gaps[:, 10],
+        gap2=gaps[:, 11],
         index=index,
         time_tag_bits=ttb,
         message_count=count,

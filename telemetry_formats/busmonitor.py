@@ -71,12 +71,39 @@ class _Label(_Seen):
     word: int = 0
 
 
-def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct keys; for each row its group; per group the count, first and last row."""
+@dataclass(slots=True)
+class _Groups:
+    uniq: np.ndarray  # the distinct keys
+    inv: np.ndarray  # each row's group
+    counts: np.ndarray
+    first: np.ndarray  # each group's first and last row
+    last: np.ndarray
+
+
+def _groups(keys: np.ndarray) -> _Groups:
     uniq, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
     order = np.argsort(inv, kind="stable")
     ends = np.cumsum(counts)
-    return uniq, inv, counts, order[ends - counts], order[ends - 1]
+    return _Groups(uniq, inv, counts, order[ends - counts], order[ends - 1])
+
+
+def _merge(table: dict, make, g: _Groups, rtc: np.ndarray, reasons: dict[str, np.ndarray] | None,
+           in_error: np.ndarray) -> list:
+    """Add one batch's groups to ``table`` (counts, times, errors by reason); their entries, in group order."""
+    n = len(g.uniq)
+    per = {name: np.bincount(g.inv, weights=v, minlength=n) for name, v in reasons.items()} if reasons else {}
+    bad = np.bincount(g.inv, weights=in_error, minlength=n) if reasons else None
+    out = []
+    for i, key in enumerate(g.uniq.tolist()):
+        s = table.get(key)
+        if s is None:
+            s = table[key] = make()
+        s.add(int(g.counts[i]), int(rtc[g.first[i]]), int(rtc[g.last[i]]))
+        if bad is not None:
+            s.add_errors({name: int(v[i]) for name, v in per.items()})
+            s.in_error += int(bad[i])
+        out.append(s)
+    return out
 
 
 class BusMonitor:
@@ -113,24 +140,12 @@ class BusMonitor:
         if not len(m):
             return
         keys = np.int64(m.channel_id) << 32 | m.command.astype(np.int64) << 16 | m.command2.astype(np.int64)
-        uniq, inv, counts, first, last = _groups(keys)
-        per_reason, in_error = {}, None
-        if m.error.any():
-            per_reason = {name: np.bincount(inv, weights=(m.block_status & bit) != 0, minlength=len(uniq))
-                          for name, bit in BSW_ERRORS.items()}
-            in_error = np.bincount(inv, weights=m.error, minlength=len(uniq))
-        bus_b = np.bincount(inv, weights=m.bus_b, minlength=len(uniq))
-        rtc = m.rtc
-        for g, key in enumerate(uniq.tolist()):
-            s = self._messages.get(key)
-            if s is None:
-                s = self._messages[key] = _Message()
-            s.add(int(counts[g]), int(rtc[first[g]]), int(rtc[last[g]]))
-            if in_error is not None:
-                s.add_errors({name: int(v[g]) for name, v in per_reason.items()})
-                s.in_error += int(in_error[g])
-            s.bus_b += int(bus_b[g])
-            k = last[g]
+        g = _groups(keys)
+        reasons = {name: (m.block_status & bit) != 0 for name, bit in BSW_ERRORS.items()} if m.error.any() else None
+        entries = _merge(self._messages, _Message, g, m.rtc, reasons, m.error)
+        bus_b = np.bincount(g.inv, weights=m.bus_b, minlength=len(entries))
+        for s, b, k in zip(entries, bus_b.tolist(), g.last.tolist()):
+            s.bus_b += int(b)
             s.status = int(m.status[k])
             s.data = tuple(m.data[k, : m.n_data[k]].tolist())
 
@@ -145,26 +160,16 @@ class BusMonitor:
             return
         keys = (np.int64(w.channel_id) << 24 | w.bus.astype(np.int64) << 16 | w.label.astype(np.int64) << 8
                 | w.sdi.astype(np.int64))
-        uniq, inv, counts, first, last = _groups(keys)
-        g_n = len(uniq)
-        ssm = np.bincount(inv * 4 + w.ssm, minlength=4 * g_n).reshape(g_n, 4)
-        flags, in_error = None, None
-        if w.errors:
-            flags = {name: np.bincount(inv, weights=v, minlength=g_n) for name, v in (
-                ("format error", w.format_error), ("parity error", w.parity_error), ("parity check failed", ~w.parity_ok))}
-            in_error = np.bincount(inv, weights=w.format_error | w.parity_error | ~w.parity_ok, minlength=g_n)
-        rtc = w.rtc
-        for g, key in enumerate(uniq.tolist()):
-            s = self._labels.get(key)
-            if s is None:
-                s = self._labels[key] = _Label()
-            s.add(int(counts[g]), int(rtc[first[g]]), int(rtc[last[g]]))
-            for v in range(4):
-                s.ssm[v] += int(ssm[g, v])
-            if flags is not None and in_error is not None:
-                s.add_errors({name: int(v[g]) for name, v in flags.items()})
-                s.in_error += int(in_error[g])
-            s.word = int(w.word[last[g]])
+        g = _groups(keys)
+        bad = w.format_error | w.parity_error | ~w.parity_ok
+        reasons = None
+        if bad.any():
+            reasons = {"format error": w.format_error, "parity error": w.parity_error, "parity check failed": ~w.parity_ok}
+        entries = _merge(self._labels, _Label, g, w.rtc, reasons, bad)
+        ssm = np.bincount(g.inv * 4 + w.ssm, minlength=4 * len(entries)).reshape(-1, 4)
+        for s, counts, k in zip(entries, ssm.tolist(), g.last.tolist()):
+            s.ssm = [a + b for a, b in zip(s.ssm, counts)]
+            s.word = int(w.word[k])
 
     # --- output ---------------------------------------------------------------------------
 

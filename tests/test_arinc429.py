@@ -151,3 +151,20 @@ def test_count_beyond_the_data_and_bytes_after_it():
 def test_random_bodies_never_raise(junk):
     w = decode_429(packet_of(junk.ljust(4, b"\0")))
     assert len(w) <= (max(len(junk), 4) - 4) // 8
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, (1 << 32) - 1), st.integers(0, (1 << 32) - 1)), max_size=40))
+def test_decoder_equals_the_construct_definition_on_random_records(records):
+    body = len(records).to_bytes(4, "little") + b"".join(h.to_bytes(4, "little") + w.to_bytes(4, "little")
+                                                         for h, w in records)
+    c = Body429.parse(body)
+    w = decode_429(packet_of(body))
+    assert len(w) == len(c.words) == len(records)
+    for k, rec in enumerate(c.words):
+        h, word = rec.header, rec.word
+        assert (w.bus[k], w.format_error[k], w.parity_error[k], w.bus_speed[k], w.gap[k]) == (
+            h.bus, h.format_error, h.parity_error, h.bus_speed, h.gap_time)
+        assert (w.label[k], w.sdi[k], w.data[k], w.ssm[k]) == (
+            label_from_stored(word.label_stored), word.sdi, word.data, word.ssm)
+        assert w.parity_ok[k] == (bin(records[k][1]).count("1") % 2 == 1)

@@ -68,7 +68,7 @@ DATA_TYPE_NAMES = {
 }
 
 
-SHORT_NAMES = {0x19: "1553 F1", 0x38: "ARINC-429", 0x00: "CG F0", 0x01: "TMATS", 0x02: "events", 0x03: "index", 0x09: "PCM F1", 0x11: "time F1"}
+SHORT_NAMES = {0x00: "CG F0", 0x01: "TMATS", 0x02: "events", 0x03: "index", 0x09: "PCM F1", 0x11: "time F1"}
 
 
 def short_type_name(data_type: int) -> str:

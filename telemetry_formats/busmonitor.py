@@ -1,8 +1,8 @@
 """Bus monitor: what is on the 1553 and ARINC-429 buses, without an ICD.
 
 ``BusMonitor`` is fed the decoders' batches (``Messages1553``, ``Words429``)
-and keeps, per observed key, counts, first and last time, error counts by
-reason and the latest raw words:
+and keeps, per observed key, counts, first and last time, the mean rate and
+the rate over the last second, error counts by reason and the latest raw words:
 
 - 1553: a key per (channel, command word, transmit command word), i.e. channel,
   RT, T/R, subaddress and word count (mode code), RT-to-RT with its transmitting RT;
@@ -16,6 +16,7 @@ come from the messages' own RTC time stamps.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = ["BusMonitor", "SSM_NAMES"]
 
 # SSM values (bits 31-30) as BNR words name them; BCD and discrete words name 0 and 3 differently.
 SSM_NAMES = {0: "failure warning", 1: "no computed data", 2: "functional test", 3: "normal"}
+RECENT_S = 1.0  # ``recent_rate_hz`` is over at least the last second seen (the mean rate until then)
+_RECENT_RTC = int(RECENT_S * RTC_HZ)
 
 
 @dataclass(slots=True)
@@ -37,6 +40,8 @@ class _Seen:
     first_rtc: int | None = None
     last_rtc: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    # (last RTC, count) after each batch, back to the newest one at least RECENT_S old
+    marks: deque[tuple[int, int]] = field(default_factory=deque)
 
     def add(self, count: int, first_rtc: int, last_rtc: int) -> None:
         self.count += count
@@ -44,6 +49,11 @@ class _Seen:
             self.first_rtc = first_rtc
         if self.last_rtc is None or last_rtc > self.last_rtc:
             self.last_rtc = last_rtc
+        marks = self.marks
+        marks.append((self.last_rtc, self.count))
+        horizon = self.last_rtc - _RECENT_RTC
+        while len(marks) > 1 and marks[1][0] <= horizon:
+            marks.popleft()
 
     def add_errors(self, counts: dict[str, int]) -> None:
         for reason, n in counts.items():
@@ -54,7 +64,13 @@ class _Seen:
         rate = None
         if self.count > 1 and self.first_rtc is not None and self.last_rtc is not None and self.last_rtc > self.first_rtc:
             rate = (self.count - 1) * RTC_HZ / (self.last_rtc - self.first_rtc)
-        return {"count": self.count, "rate_hz": rate, "first_rtc": self.first_rtc, "last_rtc": self.last_rtc,
+        recent = rate
+        if self.marks and self.last_rtc is not None:
+            t0, c0 = self.marks[0]
+            if t0 <= self.last_rtc - _RECENT_RTC:
+                recent = (self.count - c0) * RTC_HZ / (self.last_rtc - t0)
+        return {"count": self.count, "rate_hz": rate, "recent_rate_hz": recent,
+                "first_rtc": self.first_rtc, "last_rtc": self.last_rtc,
                 "errors": dict(sorted(self.errors.items())), "error_count": self.in_error}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from telemetry_formats.busmonitor import BusMonitor
 from telemetry_formats.ch10.arinc429 import DATA_TYPE_ARINC429_F0, build_429_body, decode_429, make_word
 from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1, command_word, decode_1553
@@ -94,3 +96,17 @@ def test_pcm_c10_every_message_and_word_is_listed(sample_dir):
     assert {r["channel_id"] for r in snap["arinc429"]} == set(range(73, 87))
     assert snap["undecoded"] == []
     assert set(mon.channels()) == set(range(73, 95))
+
+
+def test_recent_rate_follows_a_rate_change_the_mean_rate_lags():
+    mon = BusMonitor()
+    t = 0
+    for per_packet, step in [(100, 10_000)] * 15 + [(10, 100_000)] * 15:  # 1.5 s at 1 kHz, then 1.5 s at 100 Hz
+        msgs = []
+        for _ in range(per_packet):
+            msgs.append(dict(rt=1, subaddress=2, data=[1], rtc=t))
+            t += step
+        mon.feed(decode_1553(p1553(msgs)))
+    (row,) = mon.snapshot()["mil1553"]
+    assert row["recent_rate_hz"] == pytest.approx(100.0, rel=0.02)
+    assert 500 < row["rate_hz"] < 600  # 1,650 messages over 3 s

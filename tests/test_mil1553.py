@@ -160,6 +160,7 @@ def test_built_packets_decode_back(msgs, ttb):
             assert m.command2[k] == 0 and m.status2[k] == 0
             assert m.status[k] == (spec["status"] if spec["rt"] != 31 else 0)
     assert list(m.index) == list(range(len(msgs)))
+    assert list(m.offset) == list(24 + 4 + np.cumsum([0] + [14 + 2 * len(bus_words(x)) for x in msgs])[:-1])
 
 
 @settings(max_examples=200, deadline=None)
@@ -363,7 +364,7 @@ def test_mutated_real_packets_never_raise_and_keep_the_untouched_messages(real_b
     # A message before the first damaged byte decodes exactly as in the sound packet.
     first_damage = min([*spots, cut])
     for k in range(len(m)):
-        end = m.offset[k] + 14 + 2 * (m.n_data[k] + 2)
+        end = m.offset[k] - 24 + 14 + 2 * (m.n_data[k] + 2)  # offset counts from the sync word, 24 before the body
         if end <= first_damage and m.index[k] < len(good):
             j = int(m.index[k])
             assert m.command[k] == good.command[j] and list(m.data[k]) == list(good.data[j])

@@ -161,7 +161,7 @@ class Messages1553:
     word_count: np.ndarray  # uint8: data words the command asks for, 1..32 (a mode code's data words, 0 or 1)
     n_data: np.ndarray  # uint8: data words actually present in the record
     data: np.ndarray  # uint16, shape (n, 32): the data words, zero-padded past n_data
-    offset: np.ndarray  # int64: byte offset of each message's intra-packet header in the packet
+    offset: np.ndarray  # int64: byte offset of each message's intra-packet header from the packet's sync word
     errors: list[MessageError] = field(default_factory=list)  # messages with a problem (see MessageError.decoded)
     # Added by the decoder (defaults keep hand-built instances valid):
     status2: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))  # RT-to-RT receive status, else 0
@@ -329,7 +329,7 @@ def decode_1553(packet: Packet) -> Messages1553:
         word_count=f[:, _WC],
         n_data=n_data.astype(np.uint8, copy=False),
         data=data,
-        offset=2 * s,
+        offset=packet.header.body_offset + 2 * s,
         errors=errors,
         status2=status2,
         gap1=gaps[:, 10],

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry_formats.ch10.header import TIME_CH4, TIME_ERTC, TIME_IEEE1588
+from telemetry_formats.ch10.header import (
+    TIME_CH4,
+    TIME_ERTC,
+    TIME_IEEE1588,
+    build_secondary_header,
+    parse_secondary_header,
+)
 from telemetry_formats.ch10.mil1553 import (
     BSW_ERRORS,
     DATA_TYPE_1553_F1,
@@ -245,20 +251,24 @@ def test_empty_and_tiny_bodies():
     assert len(m) == 0 and m.errors[0].reason == "no command word"
 
 
-@pytest.mark.parametrize("fmt,packet_time,stamp", [
-    # IEEE-1588: nanoseconds word, then seconds; the stamp 1.5 us after the packet time.
-    (TIME_IEEE1588, dict(nanoseconds=500, seconds=1_700_000_000), 2_000 | 1_700_000_000 << 32),
-    # Chapter 4 binary time: reserved, high and low time (10 ms units), microseconds; 2 us later.
-    (TIME_CH4, dict(high_time=1, low_time=7, microseconds=40), 1 << 16 | 7 << 32 | 42 << 48),
-    # ERTC: a 100 MHz count; 150 counts = 1.5 us later.
-    (TIME_ERTC, dict(ertc=10_000), 10_150),
+@pytest.mark.parametrize("fmt,packet_time,stamp_time,ticks", [
+    (TIME_IEEE1588, dict(nanoseconds=500, seconds=1_700_000_000), dict(nanoseconds=2_000, seconds=1_700_000_000), 15),
+    (TIME_CH4, dict(high_time=1, low_time=7, microseconds=40), dict(high_time=1, low_time=7, microseconds=42), 20),
+    (TIME_CH4, dict(high_time=1, low_time=7, microseconds=40), dict(high_time=1, low_time=8, microseconds=40), 100_000),
+    (TIME_ERTC, dict(ertc=10_000), dict(ertc=10_150), None),  # ticks: as header.py's secondary time says
 ])
-def test_secondary_header_time_stamps_are_placed_on_the_rtc_axis(fmt, packet_time, stamp):
-    body = build_1553_body([{**good(1), "rtc": stamp}])
+def test_secondary_header_time_stamps_are_placed_on_the_rtc_axis(fmt, packet_time, stamp_time, ticks):
+    # The stamp's 8 bytes are laid out as the secondary header's time (header.py builds both).
+    stamp = int.from_bytes(build_secondary_header(fmt, **stamp_time)[:8], "little")
+    if ticks is None:
+        ns = [parse_secondary_header(build_secondary_header(fmt, **t), fmt)["time_ns"] for t in (stamp_time, packet_time)]
+        ticks = (ns[0] - ns[1]) // 100
+        assert ticks > 0
+    body = build_1553_body([{**good(1), "rtc": stamp}, {**good(2), "rtc": stamp}])
     raw = build_packet(channel_id=7, data_type=DATA_TYPE_1553_F1, body=body, rtc=1000,
                        secondary_time=packet_time, secondary_time_format=fmt, ipts_source=True)
     m = decode_1553(parse_packet(raw))
-    assert m.rtc[0] == 1000 + {TIME_IEEE1588: 15, TIME_CH4: 20, TIME_ERTC: 15}[fmt]
+    assert list(m.rtc) == [1000 + ticks] * 2
 
 
 def test_bad_c10_1553_packets_decode_without_raising(sample_dir):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, GreedyRange, Int32ul, Int64ul, Padding, Struct
 
-from .ipts import stamps_to_rtc
+from .ipts_rtc import stamps_to_rtc
 from .packet import Packet
 
 __all__ = ["DATA_TYPE_DISCRETE_F1", "CsdwDiscrete", "DiscreteRecord", "BodyDiscrete", "Discretes", "decode_discrete", "build_discrete_body"]

@@ -29,7 +29,7 @@ import numpy as np
 from construct import Array, BitsInteger, BitStruct, ByteSwapped, Flag, Int8ul, Int16ul, Int64ul, Padding, Struct, this
 from numpy.lib.stride_tricks import as_strided
 
-from .ipts import stamps_to_rtc
+from .ipts_rtc import stamps_to_rtc
 from .packet import Packet
 
 __all__ = [

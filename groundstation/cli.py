@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from groundstation.auth import register_token_command
+from groundstation.bus_tables import write_bus_tables
 from groundstation.export import register_export_command
 from groundstation.replay import register_replay_command
 from groundstation.run import add_run_commands
@@ -65,6 +66,7 @@ def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
                    + (f", {p['unsynced_bits']:,} bits without sync" if p["unsynced_bits"] else ""))
         w(f"{c['channel_id']:>5} {types[:22]:<22} {c['packets']:>8} {c['bytes']:>11,} {span:>9} "
           f"{c['data_checksum_errors']:>5} {c['sequence_gaps']:>5}  {pcm}\n")
+    write_bus_tables(r, w)
     if r["errors"]:
         w("\nErrors:\n")
         for e in r["errors"][:50]:

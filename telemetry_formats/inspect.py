@@ -3,15 +3,20 @@
 ``RecordingInspector`` takes the events of a ``PacketReader`` (packets and decode
 errors) and keeps, per channel, the data types, packet and byte counts, RTC
 span, checksum errors, sequence gaps and, for PCM channels that the TMATS
-describes, minor frames, sync errors and sync losses. ``report()`` returns a
-plain dict ready for JSON.
+describes, minor frames, sync errors and sync losses; for MIL-STD-1553 and
+ARINC-429 channels, the bus monitor's tables (messages by RT, T/R, subaddress
+and word count; labels), with problems by reason and the first few with their
+packet offset and message index. ``report()`` returns a plain dict ready for JSON.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .busmonitor import BusMonitor
+from .ch10.arinc429 import DATA_TYPE_ARINC429_F0, decode_429
 from .ch10.header import RTC_HZ
+from .ch10.mil1553 import DATA_TYPE_1553_F1, decode_1553
 from .ch10.packet import Packet
 from .ch10.pcm import DATA_TYPE_PCM_F1
 from .ch10.reader import DecodeError
@@ -131,6 +136,8 @@ class RecordingInspector:
         self.first_time: dict | None = None
         self._decoms: dict[int, Decommutator | None] = {}
         self._pcm_notes: dict[int, str] = {}
+        self.bus = BusMonitor()
+        self._bus_problems: dict[int, dict] = {}  # channel -> {"count": n, "first": [str, ...]}
 
     def feed(self, events) -> None:
         for ev in events:
@@ -177,6 +184,19 @@ class RecordingInspector:
             self._time(p)
         elif h.data_type == DATA_TYPE_PCM_F1:
             self._pcm(p, ch)
+        elif h.data_type in (DATA_TYPE_1553_F1, DATA_TYPE_ARINC429_F0):
+            self._bus(p)
+
+    MAX_BUS_PROBLEMS = 20  # problems listed per channel (all are counted)
+
+    def _bus(self, p: Packet) -> None:
+        batch = decode_1553(p) if p.data_type == DATA_TYPE_1553_F1 else decode_429(p)
+        self.bus.feed(batch)
+        if batch.errors:
+            probs = self._bus_problems.setdefault(p.channel_id, {"count": 0, "first": []})
+            probs["count"] += len(batch.errors)
+            room = self.MAX_BUS_PROBLEMS - len(probs["first"])
+            probs["first"] += [str(e) for e in batch.errors[:max(room, 0)]]
 
     def _tmats(self, p: Packet) -> None:
         try:
@@ -265,12 +285,23 @@ class RecordingInspector:
         for e in res.errors:
             self.errors.append(DecodeError(e.offset, e.reason, 0, e.channel_id))
 
+    def _channel_report(self, ch: ChannelStats, tables: dict[int, dict]) -> dict:
+        out = ch.as_dict(self.clock)
+        t = tables.get(ch.channel_id, {"mil1553": [], "arinc429": [], "undecoded": []})
+        probs = self._bus_problems.get(ch.channel_id, {"count": 0, "first": []})
+        for kind, data_type, bus, rows_key in (("mil1553", DATA_TYPE_1553_F1, "1553", "messages"),
+                                               ("arinc429", DATA_TYPE_ARINC429_F0, "429", "labels")):
+            if data_type in ch.data_types:
+                out[kind] = _bus_section(t[kind], [u for u in t["undecoded"] if u["bus"] == bus], rows_key, probs)
+        return out
+
     def report(self) -> dict:
         """Everything seen so far as a JSON-ready dict."""
+        tables = self.bus.channels()
         return {
             "bytes": self.total_bytes,
             "packets": self.packets,
-            "channels": [c.as_dict(self.clock) for _, c in sorted(self.channels.items())],
+            "channels": [self._channel_report(c, tables) for _, c in sorted(self.channels.items())],
             "errors": [
                 {"offset": e.offset, "channel_id": e.channel_id, "length": e.length, "reason": e.reason}
                 for e in self.errors
@@ -283,3 +314,18 @@ class RecordingInspector:
                 "time_jumps": self.clock.time_jumps,
             },
         }
+
+
+def _bus_section(rows: list[dict], undecoded: list[dict], rows_key: str, problems: dict) -> dict:
+    """One bus channel's part of the report: totals, errors by reason, the table, the first problems."""
+    errors: dict[str, int] = {}
+    for r in [*rows, *undecoded]:
+        for reason, n in (r["errors"].items() if "errors" in r else [(r["reason"], r["count"])]):
+            errors[reason] = errors.get(reason, 0) + n
+    return {
+        "count": sum(r["count"] for r in rows) + sum(u["count"] for u in undecoded),
+        "errors": dict(sorted(errors.items())),
+        rows_key: rows,
+        "problem_count": problems["count"],
+        "problems": problems["first"],
+    }

@@ -59,7 +59,7 @@ offset 0xFFFF (our choice).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from construct import BitsInteger, BitStruct, Default, If, Int8ul, Int16ul, Int24ul, Int32ul, Struct, this
 
@@ -120,9 +120,8 @@ def sequence_modulus(transfer_format: int, source_id_length: int = 0) -> int:
     return 1 << 24
 
 
-@dataclass(frozen=True, slots=True)
-class TransferHeader:
-    """A decoded transfer header of any format; fields a format lacks are None."""
+class TransferHeader(NamedTuple):
+    """A decoded transfer header of any format; fields a format lacks are None (a tuple: one per datagram)."""
 
     transfer_format: int
     message_type: int  # TYPE_FULL or TYPE_SEGMENTED (format 3: TYPE_FULL, a stream)

@@ -50,6 +50,7 @@ VERSION = FORMAT_1
 SEQ_MOD = 1 << 24
 FULL_HEADER_SIZE, SEGMENTED_HEADER_SIZE = F1_FULL_SIZE, F1_SEGMENTED_SIZE
 NO_CHANNEL_SEQUENCE = -1  # format 2 segments carry no channel sequence number
+_SYNC = b"\x25\xeb"
 
 @dataclass(frozen=True, slots=True)
 class PacketReceived:
@@ -222,10 +223,15 @@ class UdpReceiver:
         st.datagrams += 1
         st.bytes += len(datagram)
         events: list[Event] = []
-        self._expire(events)
+        if self._partials:
+            self._expire(events)
         if len(datagram) < FULL_HEADER_SIZE:
             return self._bad(events, f"datagram too short: {len(datagram)} bytes", None, datagram)
-        fmt = detect_format(datagram)
+        b0 = datagram[0]
+        if (b0 == 0x11 and len(datagram) > SEGMENTED_HEADER_SIZE) or (b0 == 0x01 and datagram[4:6] == _SYNC):
+            fmt = FORMAT_1  # what detect_format says of these, without asking it (the common case)
+        else:
+            fmt = detect_format(datagram)
         if fmt is None or fmt not in self.formats:
             what = f"transfer format {fmt}" if fmt is not None else f"transfer format version {datagram[0] & 0x0F}"
             return self._bad(events, f"unknown {what}" if fmt is None else f"{what} not accepted", None, datagram)

@@ -102,6 +102,7 @@ class CaptureReader:
                 raise CaptureError(f"{self.path}: {exc}") from None
             frames = iter(reader)
             n = 0
+            frame, receive = extractor.frame, self._datagram
             while True:
                 try:
                     ts, buf = next(frames)
@@ -111,10 +112,11 @@ class CaptureReader:
                     self._problem(n + 1, f"capture file damaged after frame {n}: {exc}")
                     break
                 n += 1
-                t_ns = int(ts * 1_000_000_000)
-                for item in extractor.frame(n, buf):
-                    if isinstance(item, Datagram):
-                        yield from self._datagram(item, t_ns)
+                for item in frame(n, buf):
+                    if type(item) is Datagram:
+                        out = receive(item, ts)
+                        if out:
+                            yield from out
                     elif item.error:
                         self._problem(item.frame, item.reason)
             self.frames = n
@@ -135,23 +137,25 @@ class CaptureReader:
             yield from reader.feed(p.raw)
         yield from reader.feed(b"", final=True)
 
-    def _datagram(self, dg: Datagram, t_ns: int) -> Iterator[CapturePacket]:
+    def _datagram(self, dg: Datagram, ts: float) -> list[CapturePacket]:
         key = (dg.src, dg.dst)
         flow = self._flows.get(key)
         if flow is None:
             flow = self._flows[key] = _Flow(UdpReceiver())
         flow.datagrams += 1
+        out = []
         for ev in flow.receiver.receive(dg.payload):
-            if isinstance(ev, PacketReceived):
+            if type(ev) is PacketReceived:
                 if not flow.packets:  # a Chapter 10 flow after all: its earlier problems count
                     for frame, reason in flow.problems:
                         self._problem(frame, reason)
                     flow.problems.clear()
                 flow.packets += 1
                 self.packets_out += 1
-                yield CapturePacket(ev.data, t_ns, dg.frame)
+                out.append(CapturePacket(ev.data, int(ts * 1_000_000_000), dg.frame))
             else:
                 self._event(flow, dg.frame, ev)
+        return out
 
     def _event(self, flow: _Flow, frame: int, ev) -> None:
         if isinstance(ev, SequenceGap):

@@ -141,9 +141,13 @@ class UdpExtractor:
             self._fragment(number, (src, dst, ident, proto), (frag & 0x1FFF) * 8, bool(frag & 0x2000),
                            buf[off + 20 : end], proto, src, dst, out)
             return True
-        if proto != dpkt.ip.IP_PROTO_UDP:
+        if proto != dpkt.ip.IP_PROTO_UDP or total < 28:
             return False
-        self._udp(number, src, dst, buf[off + 20 : end], out, reassembled=False)
+        sport, dport, ulen, _ = _UDP.unpack_from(buf, off + 20)
+        if not 8 <= ulen <= total - 20:
+            return False
+        self.stats.datagrams += 1
+        out.append(Datagram(number, (self._name(src), sport), (self._name(dst), dport), buf[off + 28 : off + 20 + ulen]))
         return True
 
     def _network(self, buf: bytes):

@@ -65,7 +65,7 @@ from construct import BitsInteger, BitStruct, Default, If, Int8ul, Int16ul, Int2
 
 __all__ = [
     "FORMAT_1", "FORMAT_2", "FORMAT_3", "TYPE_FULL", "TYPE_SEGMENTED",
-    "F1_FULL_SIZE", "F1_SEGMENTED_SIZE", "F2_SIZE", "F3_SIZE", "F3_NO_PACKET_START",
+    "F1_FULL_SIZE", "F1_SEGMENTED_SIZE", "F2_SIZE", "F3_SIZE", "F3_NO_PACKET_START", "F1_SEGMENT_STRUCT",
     "TransferHeaderF1", "SegmentHeaderF1", "UdpTransferF1", "UdpTransferF2", "UdpTransferF3",
     "TransferHeader", "TransferHeaderError", "parse_transfer_header", "detect_format",
     "build_f1_header", "build_f2_header", "build_f3_header", "sequence_modulus",
@@ -185,7 +185,7 @@ def build_f3_header(udp_sequence_number: int, *, packet_start_offset: int | None
 
 # -- parsing -------------------------------------------------------------------------------------------
 
-_F1_SEG = struct.Struct("<HBBI")
+F1_SEGMENT_STRUCT = struct.Struct("<HBBI")  # bytes 4-11 of a format 1 segment
 _F2_WORDS = struct.Struct(">III")
 _F3 = struct.Struct("<BBHI")
 
@@ -204,7 +204,7 @@ def parse_transfer_header(datagram: bytes | memoryview, transfer_format: int) ->
             raise TransferHeaderError(f"unknown message type {mtype}")
         if n <= F1_SEGMENTED_SIZE:
             raise TransferHeaderError(f"segmented datagram too short: {n} bytes")
-        channel, chan_seq, _, offset = _F1_SEG.unpack_from(datagram, F1_FULL_SIZE)
+        channel, chan_seq, _, offset = F1_SEGMENT_STRUCT.unpack_from(datagram, F1_FULL_SIZE)
         return TransferHeader(FORMAT_1, TYPE_SEGMENTED, seq, F1_SEGMENTED_SIZE, channel_id=channel,
                               channel_sequence_number=chan_seq, segment_offset=offset)
     if transfer_format == FORMAT_2:

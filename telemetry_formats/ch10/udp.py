@@ -23,6 +23,7 @@ from .header import HEADER_SIZE, HeaderError, parse_header
 from .packet import MAX_PACKET_LENGTH
 from .transfer import (
     F1_FULL_SIZE,
+    F1_SEGMENT_STRUCT,
     F1_SEGMENTED_SIZE,
     FORMAT_1,
     FORMAT_2,
@@ -141,8 +142,13 @@ class _Sequence:
     def track(self, seq: int, st: UdpStats, events: list[Event]) -> int:
         """Account for ``seq``: NEXT, JUMP (first, gap or resync), LATE (reordered) or DUPLICATE."""
         mod = self.modulus
+        last = self.last
+        if last is not None and seq == last + 1 < mod:  # the usual case, first
+            self.last = seq
+            self._remember(seq)
+            return NEXT
         status = JUMP
-        if self.last is not None:
+        if last is not None:
             ahead = (seq - self.last) % mod
             if ahead == 0 or (ahead > mod // 2 and mod - ahead <= self.window):
                 if seq in self.damaged:  # the good copy of a datagram that arrived damaged
@@ -179,11 +185,13 @@ class _Sequence:
 
     def _remember(self, seq: int) -> None:
         self.seen.add(seq)
-        self.recent.append(seq)
-        if len(self.recent) > self.window:
-            old = self.recent.popleft()
+        recent = self.recent
+        recent.append(seq)
+        if len(recent) > self.window:
+            old = recent.popleft()
             self.seen.discard(old)
-            self.damaged.discard(old)
+            if self.damaged:
+                self.damaged.discard(old)
 
 
 @dataclass(slots=True)
@@ -228,8 +236,18 @@ class UdpReceiver:
         if len(datagram) < FULL_HEADER_SIZE:
             return self._bad(events, f"datagram too short: {len(datagram)} bytes", None, datagram)
         b0 = datagram[0]
-        if (b0 == 0x11 and len(datagram) > SEGMENTED_HEADER_SIZE) or (b0 == 0x01 and datagram[4:6] == _SYNC):
-            fmt = FORMAT_1  # what detect_format says of these, without asking it (the common case)
+        if b0 == 0x11 and len(datagram) > SEGMENTED_HEADER_SIZE and FORMAT_1 in self.formats:
+            # Format 1 segments, the common case of reassembly: read inline (what transfer.py reads).
+            seq = int.from_bytes(datagram[1:4], "little")
+            channel, chan_seq, _, offset = F1_SEGMENT_STRUCT.unpack_from(datagram, FULL_HEADER_SIZE)
+            sequence = self._sequence(FORMAT_1, 0, SEQ_MOD)
+            if sequence.track(seq, st, events) == DUPLICATE:
+                return events
+            self._note(sequence, seq, self._add_segment, seq, channel, chan_seq, offset,
+                       datagram[SEGMENTED_HEADER_SIZE:], events)
+            return events
+        if b0 == 0x01 and datagram[4:6] == _SYNC:
+            fmt = FORMAT_1  # what detect_format says of it, without asking
         else:
             fmt = detect_format(datagram)
         if fmt is None or fmt not in self.formats:
@@ -240,26 +258,37 @@ class UdpReceiver:
         except TransferHeaderError as exc:
             seq = int.from_bytes(datagram[1:4], "little") if fmt == FORMAT_1 else None
             return self._bad(events, str(exc), seq, datagram)
-        st.formats[fmt] = st.formats.get(fmt, 0) + 1
-        key = (fmt, hdr.source_id or 0)
-        sequence = self._sequences.get(key)
-        if sequence is None:
-            sequence = self._sequences[key] = _Sequence(hdr.sequence_modulus, self.reorder_window)
-        status = sequence.track(hdr.udp_sequence_number, st, events)
+        seq = hdr.udp_sequence_number
+        sequence = self._sequence(fmt, hdr.source_id or 0, hdr.sequence_modulus)
+        status = sequence.track(seq, st, events)
         if status == DUPLICATE:
             return events
-        malformed, packets = st.malformed, st.packets
         payload = memoryview(datagram)[hdr.size:]
         if fmt == FORMAT_3:
-            self._stream(hdr, status, payload, events)
+            self._note(sequence, seq, self._stream, hdr, status, payload, events)
         elif hdr.message_type == TYPE_FULL:
-            self._full(hdr.udp_sequence_number, payload, events)
+            self._note(sequence, seq, self._full, seq, payload, events)
         else:
             chan_seq = NO_CHANNEL_SEQUENCE if hdr.channel_sequence_number is None else hdr.channel_sequence_number
-            self._add_segment(hdr, chan_seq, bytes(payload), events)
-        if st.malformed > malformed and st.packets == packets:
-            sequence.forget(hdr.udp_sequence_number)
+            self._note(sequence, seq, self._add_segment, seq, hdr.channel_id or 0, chan_seq, hdr.segment_offset or 0,
+                       bytes(payload), events)
         return events
+
+    def _sequence(self, fmt: int, source: int, modulus: int) -> _Sequence:
+        st = self.stats
+        st.formats[fmt] = st.formats.get(fmt, 0) + 1
+        sequence = self._sequences.get((fmt, source))
+        if sequence is None:
+            sequence = self._sequences[(fmt, source)] = _Sequence(modulus, self.reorder_window)
+        return sequence
+
+    def _note(self, sequence: _Sequence, seq: int, handler, *args) -> None:
+        """Run ``handler``; a datagram that gave only errors may still come again in good shape."""
+        st = self.stats
+        malformed, packets = st.malformed, st.packets
+        handler(*args)
+        if st.malformed > malformed and st.packets == packets:
+            sequence.forget(seq)
 
     def flush(self) -> list[Event]:
         """Drop every partial packet (end of stream); return the drop events."""
@@ -352,10 +381,9 @@ class UdpReceiver:
 
     # -- formats 1 and 2: segments of one packet -------------------------------------------------------
 
-    def _add_segment(self, hdr: TransferHeader, chan_seq: int, payload: bytes, events: list[Event]) -> None:
-        seq = hdr.udp_sequence_number
-        key = (hdr.channel_id or 0, chan_seq)
-        off = hdr.segment_offset or 0
+    def _add_segment(self, seq: int, channel_id: int, chan_seq: int, off: int, payload: bytes,
+                     events: list[Event]) -> None:
+        key = (channel_id, chan_seq)
         end = off + len(payload)
         if end > MAX_PACKET_LENGTH:
             self._bad(events, f"bad segment offset {off} (+{len(payload)} bytes)", seq, payload)
@@ -392,11 +420,14 @@ class UdpReceiver:
         part.size += len(payload)
         part.last_seen = self.stats.datagrams
         self._held += len(payload)
-        self._partials[key] = self._partials.pop(key)  # most recently updated last
+        if next(reversed(self._partials)) != key:
+            self._partials[key] = self._partials.pop(key)  # most recently updated last
         if part.length is not None:
             # Check every held segment when the length is first learned, else just this one.
-            held = part.segments.items() if length is not None else [(off, payload)]
-            over = [o for o, b in held if o + len(b) > part.length]
+            if length is not None:
+                over = [o for o, b in part.segments.items() if o + len(b) > length]
+            else:
+                over = [off] if end > part.length else []
             if over:
                 self._drop(key, f"bad segment offset {over[0]}: beyond packet length {part.length}", events)
                 return

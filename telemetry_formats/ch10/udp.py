@@ -15,7 +15,6 @@ tracked per format (per source ID in format 3), each with its own modulus.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ from .transfer import (
     parse_transfer_header,
 )
 from .udp_sender import DEFAULT_MAX_DATAGRAM, UdpSender, build_datagrams, build_transfer_header
+from .udp_sequence import DUPLICATE, NEXT, SequenceGap, SequenceTracker
 
 __all__ = [
     "VERSION", "TYPE_FULL", "TYPE_SEGMENTED", "FULL_HEADER_SIZE", "SEGMENTED_HEADER_SIZE", "DEFAULT_MAX_DATAGRAM",
@@ -59,18 +59,6 @@ class PacketReceived:
     data: bytes
     udp_sequence_number: int
     reassembled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceGap:
-    """The UDP sequence number jumped: ``missing`` datagrams not (yet) seen.
-
-    ``resync`` marks a jump too far back to be reordering (e.g. a sender restart).
-    """
-    expected: int
-    received: int
-    missing: int
-    resync: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,83 +104,7 @@ class _Partial:
     last_seen: int = 0
 
 
-@dataclass(slots=True)
-class _Partial:
-    segments: dict[int, bytes] = field(default_factory=dict)
-    size: int = 0
-    length: int | None = None  # packet_length, once the offset-0 segment is in
-    last_seen: int = 0
-
-
 Event = PacketReceived | SequenceGap | DatagramError | PartialDropped
-
-NEXT, JUMP, LATE, DUPLICATE = range(4)  # what a sequence number was, relative to the stream
-
-
-class _Sequence:
-    """The sequence numbers of one stream of datagrams: gaps, reordering, duplicates."""
-
-    def __init__(self, modulus: int, window: int) -> None:
-        self.modulus, self.window = modulus, window
-        self.last: int | None = None
-        self.seen: set[int] = set()
-        self.recent: deque[int] = deque()
-        self.damaged: set[int] = set()  # sequence numbers whose datagram was unusable
-
-    def track(self, seq: int, st: UdpStats, events: list[Event]) -> int:
-        """Account for ``seq``: NEXT, JUMP (first, gap or resync), LATE (reordered) or DUPLICATE."""
-        mod = self.modulus
-        last = self.last
-        if last is not None and seq == last + 1 < mod:  # the usual case, first
-            self.last = seq
-            self._remember(seq)
-            return NEXT
-        status = JUMP
-        if last is not None:
-            ahead = (seq - self.last) % mod
-            if ahead == 0 or (ahead > mod // 2 and mod - ahead <= self.window):
-                if seq in self.damaged:  # the good copy of a datagram that arrived damaged
-                    self.damaged.discard(seq)
-                    self._remember(seq)
-                    return LATE
-                if seq in self.seen:
-                    st.duplicates += 1
-                    return DUPLICATE
-                st.reordered += 1
-                st.lost_datagrams = max(0, st.lost_datagrams - 1)
-                self._remember(seq)
-                return LATE
-            expected = (self.last + 1) % mod
-            if ahead > mod // 2:
-                st.resyncs += 1
-                self.seen.clear()
-                self.recent.clear()
-                events.append(SequenceGap(expected, seq, 0, resync=True))
-            elif ahead > 1:
-                st.gaps += 1
-                st.lost_datagrams += ahead - 1
-                events.append(SequenceGap(expected, seq, ahead - 1))
-            else:
-                status = NEXT
-        self.last = seq
-        self._remember(seq)
-        return status
-
-    def forget(self, seq: int) -> None:
-        """``seq`` gave nothing usable: a good copy of it is still welcome."""
-        self.damaged.add(seq)
-        self.seen.discard(seq)
-
-    def _remember(self, seq: int) -> None:
-        self.seen.add(seq)
-        recent = self.recent
-        recent.append(seq)
-        if len(recent) > self.window:
-            old = recent.popleft()
-            self.seen.discard(old)
-            if self.damaged:
-                self.damaged.discard(old)
-
 
 @dataclass(slots=True)
 class _Stream:
@@ -222,7 +134,7 @@ class UdpReceiver:
         self.formats = frozenset(formats)
         self._partials: dict[tuple[int, int], _Partial] = {}
         self._held = 0
-        self._sequences: dict[tuple[int, int], _Sequence] = {}
+        self._sequences: dict[tuple[int, int], SequenceTracker] = {}
         self._streams: dict[int, _Stream] = {}
 
     def receive(self, datagram: bytes) -> list[Event]:
@@ -274,15 +186,15 @@ class UdpReceiver:
                        bytes(payload), events)
         return events
 
-    def _sequence(self, fmt: int, source: int, modulus: int) -> _Sequence:
+    def _sequence(self, fmt: int, source: int, modulus: int) -> SequenceTracker:
         st = self.stats
         st.formats[fmt] = st.formats.get(fmt, 0) + 1
         sequence = self._sequences.get((fmt, source))
         if sequence is None:
-            sequence = self._sequences[(fmt, source)] = _Sequence(modulus, self.reorder_window)
+            sequence = self._sequences[(fmt, source)] = SequenceTracker(modulus, self.reorder_window)
         return sequence
 
-    def _note(self, sequence: _Sequence, seq: int, handler, *args) -> None:
+    def _note(self, sequence: SequenceTracker, seq: int, handler, *args) -> None:
         """Run ``handler``; a datagram that gave only errors may still come again in good shape."""
         st = self.stats
         malformed, packets = st.malformed, st.packets

@@ -5,7 +5,8 @@
     flock /tmp/gs-bench.lock .venv/bin/python -m benchmarks.bench_capture [--mb 256] [--runs 3]
 
 Workload: the packets of tests/data/ch10/pcm.c10 (53 packets, 13 to 65 KB; the
-65 KB ones are segmented) repeated to the size asked, written once as a .c10
+65 KB ones are segmented) repeated to the size asked (its TMATS packet only
+once, at the start, as a recorder writes it), written once as a .c10
 file and as captures by ``groundstation capture``'s writer (transfer format 1):
 
 - ``jumbo``: 65,000-byte datagrams, one frame each (a capture on loopback or a
@@ -53,14 +54,16 @@ def build(folder: Path, mb: int) -> tuple[Path, dict[str, Path]]:
     packets = [bytes(p.raw) for p in iter_packets(PCM_C10.read_bytes()) if not isinstance(p, DecodeError)]
     one = sum(map(len, packets))
     reps = max(1, mb * (1 << 20) // one)
-    c10 = folder / f"bench-{mb}.c10"
+    c10 = folder / f"bench-{mb}-v2.c10"
     if not c10.exists():
+        later = [p for p in packets if not (p[2:4] == b"\x00\x00" and p[15] == 0x01)]  # TMATS once, as recorders write it
         with c10.open("wb") as fh:
-            for _ in range(reps):
-                fh.writelines(packets)
+            fh.writelines(packets)
+            for _ in range(reps - 1):
+                fh.writelines(later)
     caps = {}
     for name, (md, mtu) in CASES.items():
-        path = folder / f"bench-{mb}-{name}.pcap"
+        path = folder / f"bench-{mb}-v2-{name}.pcap"
         caps[name] = path
         if path.exists():
             continue

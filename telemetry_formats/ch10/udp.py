@@ -155,8 +155,9 @@ class UdpReceiver:
             sequence = self._sequence(FORMAT_1, 0, SEQ_MOD)
             if sequence.track(seq, st, events) == DUPLICATE:
                 return events
-            self._note(sequence, seq, self._add_segment, seq, channel, chan_seq, offset,
-                       datagram[SEGMENTED_HEADER_SIZE:], events)
+            # A view of an immutable datagram is kept as is (no copy until the packet is joined).
+            piece = (memoryview(datagram) if type(datagram) is bytes else bytes(datagram))[SEGMENTED_HEADER_SIZE:]
+            self._note(sequence, seq, self._add_segment, seq, channel, chan_seq, offset, piece, events)
             return events
         if b0 == 0x01 and datagram[4:6] == _SYNC:
             fmt = FORMAT_1  # what detect_format says of it, without asking
@@ -293,7 +294,7 @@ class UdpReceiver:
 
     # -- formats 1 and 2: segments of one packet -------------------------------------------------------
 
-    def _add_segment(self, seq: int, channel_id: int, chan_seq: int, off: int, payload: bytes,
+    def _add_segment(self, seq: int, channel_id: int, chan_seq: int, off: int, payload: bytes | memoryview,
                      events: list[Event]) -> None:
         key = (channel_id, chan_seq)
         end = off + len(payload)

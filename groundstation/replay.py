@@ -215,7 +215,10 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
              f"{st.packets:,} packets, {st.packet_bytes:,} bytes in {res.sent_datagrams:,} datagrams "
              f"({st.markers} replay marker{'s' if st.markers != 1 else ''}), {res.duration_s:.2f} s; recording time {st.position_s:.2f} s"
              + (f", {st.passes} passes" if st.passes > 1 else "")]
-    if src.stats.decode_errors:
+    if src.stats.decode_errors and src.kind == "capture":
+        lines.append(f"  {src.stats.decode_errors} capture problems (damaged frames or datagrams, partial packets "
+                     f"dropped): groundstation inspect lists them by frame")
+    elif src.stats.decode_errors:
         lines.append(f"  skipped {src.stats.decode_errors} undecodable spans ({src.stats.skipped_bytes:,} bytes)")
     if st.old_markers_skipped:
         lines.append(f"  left out {st.old_markers_skipped} replay markers of an earlier replay")

@@ -342,3 +342,19 @@ def test_two_senders_in_one_capture_do_not_judge_each_others_sequence_numbers(tm
     assert sorted(got) == sorted(pcm_packets() * 2)
     rep = r.report()
     assert len(rep["flows"]) == 2 and rep["sequence_gaps"] == 0 and rep["problem_count"] == 0
+
+
+def test_replay_summary_counts_capture_problems(captures, tmp_path):
+    data = captures["f1-segmented"].read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2 + 7])
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "groundstation.cli", "replay", str(cut), "--to",
+                               f"127.0.0.1:{sink.getsockname()[1]}", "--speed", "afap"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        sink.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "capture problems" in proc.stdout and "Traceback" not in proc.stderr

@@ -35,7 +35,9 @@ from byte 0; ``SuERTC_Time`` = LSLW, MSLW; ``i106_time.c`` decodes Ch4 binary
 and IEEE-1588 but leaves ERTC "reserved") and pychapter10 (``packet.py`` reads
 the secondary time as one ``u64`` and never interprets it) were read too:
 irig106lib's Ch4 order contradicts the zero-filled two lsbs and Figure 11-4, so
-this module follows the standard. Before it, ``decom/decommutator.py`` used this
+this module follows the standard, as does a C++ Chapter 10 parser found in the
+code corpus (``ch10_time.h``: ``Ch10BinWtTimeStampFmt`` = reserved, microsec,
+low_order, high_order; IEEE-1588 ns word then seconds word; ERTC LSLW, MSLW). Before it, ``decom/decommutator.py`` used this
 Ch4 order with ERTC at 1 ns, and ``header.py`` the irig106lib-like order with
 ERTC at 10 ns: the same 8 bytes gave two times.
 """

@@ -358,3 +358,20 @@ def test_replay_summary_counts_capture_problems(captures, tmp_path):
         sink.close()
     assert proc.returncode == 0, proc.stderr
     assert "capture problems" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("link", [0, 101, 228, 229, 276])
+def test_more_link_types(link, tmp_path):
+    v6 = link == 229
+    ips = [_udp_ip(d, v6=v6) for d in _datagrams(1)]
+    if link == 0:
+        frames = [struct.pack("<I", 2) + bytes(ip) for ip in ips]  # BSD loopback: AF_INET, host byte order
+    elif link == 276:
+        frames = [bytes(dpkt.sll2.SLL2(ethtype=dpkt.ethernet.ETH_TYPE_IP, data=ip)) for ip in ips]
+    else:
+        frames = [bytes(ip) for ip in ips]
+    path = tmp_path / f"link{link}.pcap"
+    _write_pcap(path, frames, link)
+    r = CaptureReader(path)
+    assert [p.raw for p in r.packets()] == pcm_packets()
+    assert r.report()["problem_count"] == 0

@@ -196,3 +196,16 @@ def test_full_messages_batch_packets_in_formats_1_and_2():
         h = parse_transfer_header(datagrams[0], fmt)
         assert h.message_type == TYPE_FULL
         assert packets_of(UdpReceiver().receive(datagrams[0])) == packets
+
+
+def test_format_3_late_datagram_gives_its_whole_packets_and_leaves_the_stream_alone():
+    packets = [pkt(150, channel_id=6, seq=i) for i in range(40)]
+    datagrams = UdpSender(transfer_format=FORMAT_3, max_datagram=1000).pack(packets)
+    assert len(datagrams) > 6
+    order = datagrams[:3] + datagrams[4:6] + [datagrams[3]] + datagrams[6:]  # datagram 3 comes late
+    rx = UdpReceiver()
+    got = packets_of(feed(rx, order))
+    assert sorted(got) == sorted(set(got)), "no packet twice"
+    lost = [p for p in packets if p not in got]
+    assert len(lost) <= 2  # only packets cut by the late datagram's edges
+    assert got[-1] == packets[-1] and rx.stats.reordered == 1 and rx.stats.malformed == 0

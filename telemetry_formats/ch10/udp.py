@@ -38,7 +38,7 @@ from .transfer import (
     parse_transfer_header,
 )
 from .udp_sender import DEFAULT_MAX_DATAGRAM, UdpSender, build_datagrams, build_transfer_header
-from .udp_sequence import DUPLICATE, NEXT, SequenceGap, SequenceTracker
+from .udp_sequence import DUPLICATE, LATE, NEXT, SequenceGap, SequenceTracker
 
 __all__ = [
     "VERSION", "TYPE_FULL", "TYPE_SEGMENTED", "FULL_HEADER_SIZE", "SEGMENTED_HEADER_SIZE", "DEFAULT_MAX_DATAGRAM",
@@ -235,9 +235,12 @@ class UdpReceiver:
 
     def _stream(self, hdr: TransferHeader, status: int, payload: memoryview, events: list[Event]) -> None:
         seq, start = hdr.udp_sequence_number, hdr.packet_start_offset
-        stream = self._streams.get(hdr.source_id or 0)
-        if stream is None:
-            stream = self._streams[hdr.source_id or 0] = _Stream()
+        if status == LATE:  # reordered: only the packets wholly inside it; the stream goes on as it was
+            stream = _Stream()
+        else:
+            stream = self._streams.get(hdr.source_id or 0)
+            if stream is None:
+                stream = self._streams[hdr.source_id or 0] = _Stream()
         if start is not None and start > len(payload):
             self._drop_stream(stream, "format 3 stream: lost at a bad packet start offset", events)
             self._bad(events, f"packet start offset {start} beyond the {len(payload)} bytes carried", seq, payload)

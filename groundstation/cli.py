@@ -10,10 +10,13 @@ from pathlib import Path
 
 from groundstation.auth import register_token_command
 from groundstation.bus_tables import write_bus_tables
+from groundstation.capture import CaptureError, CaptureReader
+from groundstation.capture_writer import register_capture_command
 from groundstation.export import register_export_command
 from groundstation.replay import register_replay_command
 from groundstation.run import add_run_commands
 from telemetry_formats.ch10.reader import PacketReader
+from telemetry_formats.filetype import C10, PCAP, PCAPNG, SNIFF_BYTES, sniff
 from telemetry_formats.inspect import RecordingInspector
 
 __all__ = ["main"]
@@ -21,22 +24,64 @@ __all__ = ["main"]
 READ_CHUNK = 1 << 20
 
 
+class NotARecording(Exception):
+    """The file is neither a Chapter 10 file nor a capture: the message names what it is."""
+
+
 def inspect_file(path: Path, year: int) -> dict:
-    """Read a .c10 file in chunks and return the inspector's report."""
-    reader = PacketReader()
-    insp = RecordingInspector(year=year)
+    """Read a .c10 file (in chunks) or a pcap/pcapng capture and return the inspector's report.
+
+    What the file is comes from its content (``telemetry_formats.filetype.sniff``);
+    a capture's report has a ``capture`` section (frames, flows, transfer formats,
+    problems by frame number). Raises ``NotARecording`` for any other file.
+    """
     with path.open("rb") as f:
-        while chunk := f.read(READ_CHUNK):
-            insp.feed(reader.feed(chunk))
-    insp.feed(reader.feed(b"", final=True))
+        kind = sniff(f.read(SNIFF_BYTES))
+    insp = RecordingInspector(year=year)
+    capture = None
+    if kind.kind in (PCAP, PCAPNG):
+        try:
+            capture = CaptureReader(path)
+            insp.feed(capture.events())
+        except CaptureError as exc:
+            raise NotARecording(str(exc)) from None
+    elif kind.kind == C10:
+        reader = PacketReader()
+        with path.open("rb") as f:
+            while chunk := f.read(READ_CHUNK):
+                insp.feed(reader.feed(chunk))
+        insp.feed(reader.feed(b"", final=True))
+    else:
+        raise NotARecording(f"{path}: {kind.description}, not a Chapter 10 file or a pcap/pcapng capture")
     report = insp.report()
     report["file"] = str(path)
+    report["input"] = kind.kind
+    if capture is not None:
+        report["capture"] = capture.report()
     return report
+
+
+def _print_capture(c: dict, w) -> None:
+    formats = ", ".join(f"format {k}: {v:,}" for k, v in c["transfer_formats"].items()) or "none"
+    w(f"Capture ({c['container']}, {c['link_type']}): {c['frames']:,} frames, {c['udp_datagrams']:,} UDP datagrams "
+      f"({c['ip_reassembled']:,} reassembled from {c['ip_fragments']:,} IP fragments), {c['packets']:,} Chapter 10 "
+      f"packets; transfer {formats}; {c['sequence_gaps']} sequence gaps ({c['lost_datagrams']} datagrams lost), "
+      f"{c['partials_dropped']} partial packets dropped, {c['not_udp_frames']:,} frames not UDP\n")
+    for f in c["flows"]:
+        w(f"  {f['source']} -> {f['destination']}: {f['datagrams']:,} datagrams, {f['packets']:,} packets\n")
+    for f in c["other_udp_flows"]:
+        w(f"  {f['source']} -> {f['destination']}: {f['datagrams']:,} datagrams, not Chapter 10\n")
+    for p in c["problems"][:50]:
+        w(f"  frame {p['frame']}: {p['reason']}\n")
+    if c["problem_count"] > 50:
+        w(f"  ... {c['problem_count'] - 50} more capture problems\n")
 
 
 def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
     w = out.write
     w(f"{r['file']}: {r['bytes']:,} bytes, {r['packets']:,} packets, {r['error_count']} errors\n")
+    if r.get("capture"):
+        _print_capture(r["capture"], w)
     t = r.get("tmats")
     if t:
         w(f"TMATS: IRIG 106-{t['irig106_version'] or '?'}, program {t['program'] or '-'}, "
@@ -88,7 +133,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"groundstation inspect: {path}: no such file", file=sys.stderr)
         return 2
-    report = inspect_file(path, args.year or 1970)
+    try:
+        report = inspect_file(path, args.year or 1970)
+    except NotARecording as exc:
+        print(f"groundstation inspect: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         json.dump(report, sys.stdout, indent=2, default=_json_default)
         sys.stdout.write("\n")
@@ -104,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_token_command(sub)
     register_export_command(sub)
     register_replay_command(sub)
-    p = sub.add_parser("inspect", help="per-channel statistics of a Chapter 10 recording")
-    p.add_argument("file", help="a .c10 file")
+    register_capture_command(sub)
+    p = sub.add_parser("inspect", help="per-channel statistics of a Chapter 10 recording or a pcap/pcapng capture")
+    p.add_argument("file", help="a .c10 file, or a pcap/pcapng capture of a Chapter 10 UDP stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--year", type=int, help="year for day-of-year time packets (default: unknown)")
     p.set_defaults(func=cmd_inspect)

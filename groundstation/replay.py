@@ -6,14 +6,16 @@
     groundstation replay pcm.c10 --to 10.0.0.5:5510 --speed afap --loop
 
 The source is a recording (what ``recorder.open`` takes: ``*.h5``, ``*.index.json``
-or a folder) or a Chapter 10 file (``.c10``). Its Chapter 10 packets are sent
+or a folder), a Chapter 10 file, or a pcap/pcapng capture of a Chapter 10 UDP
+stream (transfer format 1, 2 or 3; ``groundstation.capture``) -- files are told
+apart by their content, not their names. Its Chapter 10 packets are sent
 unchanged, in file order, in IRIG 106 UDP transfer format 1 datagrams
 (``telemetry_formats.ch10.udp.UdpSender``: whole packets batched up to 65,000
 bytes, larger packets segmented).
 
 Timing. Each packet has a recording time: the arrival time the ground station
-recorded (``.h5``), or the packet header's 10 MHz RTC (``.c10``; 48-bit wrap
-handled). Packets are sent in file order at ``time / speed`` after the start.
+recorded (``.h5``), the capture time of the frame that completed the packet (a
+capture), or the packet header's 10 MHz RTC (``.c10``; 48-bit wrap handled). Packets are sent in file order at ``time / speed`` after the start.
 Recorders write packets when they are complete, so RTCs are not monotonic: a
 packet whose time is earlier than one already sent goes at once. Silences longer
 than ``--max-gap`` (default 60 s) are shortened to it, and a jump backwards by
@@ -213,7 +215,10 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
              f"{st.packets:,} packets, {st.packet_bytes:,} bytes in {res.sent_datagrams:,} datagrams "
              f"({st.markers} replay marker{'s' if st.markers != 1 else ''}), {res.duration_s:.2f} s; recording time {st.position_s:.2f} s"
              + (f", {st.passes} passes" if st.passes > 1 else "")]
-    if src.stats.decode_errors:
+    if src.stats.decode_errors and src.kind == "capture":
+        lines.append(f"  {src.stats.decode_errors} capture problems (damaged frames or datagrams, partial packets "
+                     f"dropped): groundstation inspect lists them by frame")
+    elif src.stats.decode_errors:
         lines.append(f"  skipped {src.stats.decode_errors} undecodable spans ({src.stats.skipped_bytes:,} bytes)")
     if st.old_markers_skipped:
         lines.append(f"  left out {st.old_markers_skipped} replay markers of an earlier replay")
@@ -271,9 +276,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def register_replay_command(sub) -> None:
     p = sub.add_parser(
-        "replay", help="send a recording (.h5) or a Chapter 10 file into a ground station's UDP ingest",
+        "replay", help="send a recording (.h5), a Chapter 10 file or a pcap/pcapng capture into a ground "
+                       "station's UDP ingest",
         description="Replay Chapter 10 packets in UDP transfer format 1 with their original timing, scaled.")
-    p.add_argument("source", help="a recording (.h5, .index.json or folder) or a .c10 file")
+    p.add_argument("source", help="a recording (.h5, .index.json or folder), a .c10 file or a pcap/pcapng capture")
     p.add_argument("--to", type=_host_port, default=_host_port("127.0.0.1:5510"), metavar="HOST:PORT",
                    help="the ground station's UDP ingest HOST:PORT (default 127.0.0.1:5510)")
     p.add_argument("--speed", type=_speed, default=1.0, metavar="N|afap",

@@ -1,4 +1,6 @@
-"""Replay sources: opening a .c10 file or a recording and reading its Chapter 10 packets with their times."""
+"""Replay sources: opening a .c10 file, a pcap/pcapng capture or a recording and reading its Chapter 10 packets
+with their times. What a file is comes from its content (``telemetry_formats.filetype``); recordings are also
+recognized by name (``.h5``, ``.hdf5``, ``.index.json``, a folder)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .replay_schedule import RTC_MOD, ReplayPacket
 
-__all__ = ["NS_PER_RTC", "ReplayError", "SourceStats", "c10_packets", "recording_packets", "Source", "open_source"]
+__all__ = ["NS_PER_RTC", "ReplayError", "SourceStats", "c10_packets", "capture_packets", "recording_packets", "Source",
+           "open_source"]
 
 NS_PER_RTC = 100  # 10 MHz
 
@@ -55,6 +58,21 @@ def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
                 return
 
 
+def capture_packets(path: str | os.PathLike, stats: SourceStats | None = None) -> Iterator[ReplayPacket]:
+    """The Chapter 10 packets of a pcap/pcapng capture, timed by the capture time of the frame that completed
+    each; capture problems (damaged frames, bad datagrams, dropped partial packets) are counted as skipped spans."""
+    from telemetry_formats.ch10.header import HEADER_SIZE
+
+    from .capture import CaptureReader
+
+    reader = CaptureReader(path)
+    for p in reader.packets():
+        rtc = int.from_bytes(p.raw[16:22], "little") if len(p.raw) >= HEADER_SIZE else 0
+        yield ReplayPacket(p.raw, p.time_ns, rtc)
+    if stats is not None:
+        stats.decode_errors += reader.problem_count
+
+
 def recording_packets(rec) -> Iterator[ReplayPacket]:
     """The packets of a recording (``recorder.open``), timed by their recorded arrival.
 
@@ -78,7 +96,7 @@ def recording_packets(rec) -> Iterator[ReplayPacket]:
 @dataclasses.dataclass
 class Source:
     name: str
-    kind: str  # "c10" or "recording"
+    kind: str  # "c10", "capture" or "recording"
     packets: Callable[[], Iterable[ReplayPacket]]
     stats: SourceStats
     close: Callable[[], None]
@@ -88,7 +106,9 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def open_source(path: str) -> Source:
-    """A .c10 file or a recording, ready to replay. Raises ReplayError when it cannot be."""
+    """A .c10 file, a pcap/pcapng capture or a recording, ready to replay. Raises ReplayError when it cannot be."""
+    from telemetry_formats.filetype import C10, PCAP, PCAPNG, SNIFF_BYTES, sniff
+
     if not os.path.exists(path):
         raise ReplayError(f"{path}: no such file or folder")
     name = os.path.basename(os.path.normpath(path))
@@ -96,11 +116,12 @@ def open_source(path: str) -> Source:
     if os.path.isfile(path):
         try:
             with open(path, "rb") as fh:
-                head = fh.read(8)
+                head = fh.read(SNIFF_BYTES)
         except OSError as exc:
             raise ReplayError(f"{path}: cannot read it: {exc}") from None
+    kind = sniff(head) if head else None
     stats = SourceStats()
-    is_recording = (os.path.isdir(path) or head == _HDF5_MAGIC
+    is_recording = (os.path.isdir(path) or head.startswith(_HDF5_MAGIC)
                     or path.lower().endswith((".h5", ".hdf5", ".json")))
     if is_recording:
         import recorder
@@ -122,6 +143,11 @@ def open_source(path: str) -> Source:
             rec.close()
             raise ReplayError(f"{path}: no Chapter 10 packets recorded" + (f" ({problems})" if problems else ""))
         return Source(name, "recording", lambda: recording_packets(rec), stats, rec.close)
+    if kind is not None and kind.kind in (PCAP, PCAPNG):
+        return _capture_source(path, name)
+    if kind is None or kind.kind != C10:
+        what = kind.description if kind is not None else "an empty file"
+        raise ReplayError(f"{path}: {what}, not a Chapter 10 file, a pcap/pcapng capture or a recording")
     # A Chapter 10 file: at least one packet must decode.
     try:
         first = next(iter(c10_packets(path, SourceStats(), chunk=1 << 20)), None)
@@ -131,3 +157,19 @@ def open_source(path: str) -> Source:
         raise ReplayError(f"{path}: not a Chapter 10 file (no valid packet found)")
     return Source(name, "c10", lambda: c10_packets(path, stats), stats, lambda: None)
 
+
+
+def _capture_source(path: str, name: str) -> Source:
+    """A capture: at least one Chapter 10 packet must come out of it."""
+    from .capture import CaptureError
+
+    stats = SourceStats()
+    try:
+        first = next(iter(capture_packets(path)), None)
+    except CaptureError as exc:
+        raise ReplayError(str(exc)) from None
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot read it: {exc}") from None
+    if first is None:
+        raise ReplayError(f"{path}: a capture without Chapter 10 UDP transfer messages (no packet found)")
+    return Source(name, "capture", lambda: capture_packets(path, stats), stats, lambda: None)

@@ -275,19 +275,19 @@ def test_secondary_header_round_trip(fmt_time):
 
 
 def test_secondary_header_layouts():
-    # Ch4 binary time: reserved word, high time, low time, microseconds (u16 LE each).
+    # Ch4 binary time (Figure 11-4): zero word, microseconds, low time, high time (u16 LE each).
     raw = build_secondary_header(TIME_CH4, high_time=0x0102, low_time=0x0304, microseconds=0x0506)
-    assert raw[:8] == b"\0\0\x02\x01\x04\x03\x06\x05"
+    assert raw[:8] == b"\0\0\x06\x05\x04\x03\x02\x01"
     t = parse_secondary_header(raw, TIME_CH4)
     assert t["time_ns"] == ((0x0102 << 16) | 0x0304) * 10_000_000 + 0x0506 * 1000
     # IEEE-1588: nanoseconds word first, then seconds.
     raw = build_secondary_header(TIME_IEEE1588, nanoseconds=123, seconds=1_700_000_000)
     assert raw[:8] == struct.pack("<II", 123, 1_700_000_000)
     assert parse_secondary_header(raw, TIME_IEEE1588)["time_ns"] == 1_700_000_000 * 10**9 + 123
-    # ERTC: 64-bit 100 MHz count.
+    # ERTC: 64-bit count of a 1 GHz clock (1 ns per count).
     raw = build_secondary_header(TIME_ERTC, ertc=2**40 + 7)
     assert raw[:8] == struct.pack("<Q", 2**40 + 7)
-    assert parse_secondary_header(raw, TIME_ERTC)["time_ns"] == (2**40 + 7) * 10
+    assert parse_secondary_header(raw, TIME_ERTC)["time_ns"] == 2**40 + 7
 
 
 @given(secondary_times, st.integers(0, SECONDARY_HEADER_SIZE - 1), st.integers(1, 255))

@@ -32,6 +32,7 @@ from construct import (
 )
 
 from ..checksum import sum16
+from .ipts import TIME_CH4, TIME_ERTC, TIME_IEEE1588, build_time_stamp, time_stamp_ns
 
 __all__ = [
     "SYNC",
@@ -85,22 +86,20 @@ PacketHeader = Struct(
     "header_checksum" / Checksum(Int16ul, sum16, this.fields.data),
 )
 
-# Secondary header time formats (packet flags bits 3-2).
-TIME_CH4, TIME_IEEE1588, TIME_ERTC = 0, 1, 2
-
+# Secondary header time formats (packet flags bits 3-2); layouts and units: ``ipts.py``.
 SecondaryTime = Switch(
     this._params.time_format,
     {
-        # Chapter 4 binary-weighted time: high and low binary time (10 ms units) and microseconds.
+        # Chapter 4 binary-weighted time: zero word, microseconds, low and high order time (10 ms units).
         TIME_CH4: Struct(
             Padding(2),
-            "high_time" / Int16ul,
-            "low_time" / Int16ul,
             "microseconds" / Int16ul,
+            "low_time" / Int16ul,
+            "high_time" / Int16ul,
         ),
-        # IEEE-1588 precision time: nanoseconds word first, then seconds since the epoch.
+        # IEEE-1588 precision time: nanoseconds (LSLW) first, then seconds (MSLW).
         TIME_IEEE1588: Struct("nanoseconds" / Int32ul, "seconds" / Int32ul),
-        # Extended relative time counter: 64-bit count at 100 MHz.
+        # Extended relative time counter: 64-bit count of a 1 GHz clock.
         TIME_ERTC: Struct("ertc" / Int64ul),
     },
 )
@@ -261,7 +260,8 @@ def parse_secondary_header(buf: bytes | memoryview, time_format: int, offset: in
     """Parse a 12-byte secondary header; raises ``HeaderError`` on checksum mismatch.
 
     Returns a dict with the time fields and ``time_ns`` (absolute ns for IEEE-1588;
-    for Ch4 binary time, ns since the start of the year; for ERTC, ns of the counter).
+    for Ch4 binary time, ns since the start of the year; for ERTC, ns of the 1 GHz counter),
+    decoded by ``ipts.time_stamp_ns`` like the intra-packet time stamps.
     """
     raw = bytes(buf[offset : offset + SECONDARY_HEADER_SIZE])
     if len(raw) < SECONDARY_HEADER_SIZE:
@@ -274,18 +274,13 @@ def parse_secondary_header(buf: bytes | memoryview, time_format: int, offset: in
     if t is None:
         raise HeaderError(f"reserved secondary header time format {time_format}")
     out = {k: v for k, v in t.items() if not k.startswith("_")}
-    out["time_ns"] = secondary_time_ns(time_format, out)
+    out["time_ns"] = time_stamp_ns(raw, time_format)
     return out
 
 
 def secondary_time_ns(time_format: int, t: dict) -> int:
     """Nanoseconds represented by a secondary header time (see ``parse_secondary_header``)."""
-    if time_format == TIME_IEEE1588:
-        return t["seconds"] * 1_000_000_000 + t["nanoseconds"]
-    if time_format == TIME_CH4:
-        tens_of_ms = (t["high_time"] << 16) | t["low_time"]
-        return tens_of_ms * 10_000_000 + t["microseconds"] * 1_000
-    return t["ertc"] * 10  # 100 MHz counter
+    return time_stamp_ns(build_time_stamp(time_format, **t), time_format)
 
 
 def build_secondary_header(time_format: int, **time: int) -> bytes:

@@ -1,145 +1,57 @@
-"""IRIG 106 Chapter 10 UDP transfer format 1: datagram headers, sender and receiver.
+"""IRIG 106 Chapter 10 UDP transfer formats 1, 2 and 3: datagrams in, packets and events out.
 
-Sans-I/O: ``UdpSender`` turns Chapter 10 packets into datagram bytes and
-``UdpReceiver`` turns datagram bytes into packet bytes and events; neither
-touches a socket, and the receiver never raises on bad input.
+Sans-I/O: ``UdpReceiver`` turns datagram bytes into packet bytes and events,
+never touches a socket and never raises on bad input; ``UdpSender``
+(``udp_sender.py``) does the reverse. The header layouts, and what they were
+confirmed against, are in ``transfer.py``.
 
-Format 1 transfer header (all little-endian)::
-
-    byte 0     message type (bits 7-4: 0 full packets, 1 segmented) | version (bits 3-0: 1)
-    bytes 1-3  UDP message sequence number (24 bits, wraps)
-    segmented messages only:
-    bytes 4-5  channel ID               (of the Chapter 10 packet being segmented)
-    byte 6     channel sequence number  (the packet header's sequence number)
-    byte 7     reserved (0)
-    bytes 8-11 segment offset           (byte offset of this segment in the packet)
-
-A full-packet message carries one or more whole packets back to back; a
-segmented message carries one slice of one packet, the first slice (offset 0)
-starting with the packet header.
-
-Confirmed against two independent implementations (the IRIG 106 text itself was
-not available): irig106lib ``i106_data_stream.h`` (bitfields uFormat:4,
-uMsgType:4, uUdpSeqNum:24; then uChID:16, uChanSeqNum:8, uReserved:8,
-uSegmentOffset:32; its writer copies channel ID and sequence number from the
-packet header and sets the offset to the byte index in the packet) and
-AcraNetwork ``Chapter10UDP`` (``<BBH`` = version/type byte, sequence low byte,
-sequence upper 16 bits; segmented ``<HBBI``).
+Each datagram's format is detected from its header (``transfer.detect_format``)
+unless the receiver is given ``formats`` to accept. Formats 1 and 2 carry whole
+packets or segments of one packet (reassembled here, in any arrival order);
+format 3 carries a byte stream per source ID, cut into packets here and picked
+up again at the next packet start after a lost datagram. Sequence numbers are
+tracked per format (per source ID in format 3), each with its own modulus.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from construct import BitsInteger, BitStruct, Container, Default, If, Int8ul, Int16ul, Int24ul, Int32ul, Struct, this
-
 from .header import HEADER_SIZE, HeaderError, parse_header
 from .packet import MAX_PACKET_LENGTH
+from .transfer import (
+    F1_FULL_SIZE,
+    F1_SEGMENT_STRUCT,
+    F1_SEGMENTED_SIZE,
+    FORMAT_1,
+    FORMAT_2,
+    FORMAT_3,
+    TYPE_FULL,
+    TYPE_SEGMENTED,
+    SegmentHeaderF1,
+    TransferHeader,
+    TransferHeaderError,
+    TransferHeaderF1,
+    UdpTransferF1,
+    detect_format,
+    parse_transfer_header,
+)
+from .udp_sender import DEFAULT_MAX_DATAGRAM, UdpSender, build_datagrams, build_transfer_header
+from .udp_sequence import DUPLICATE, LATE, NEXT, SequenceGap, SequenceTracker
 
 __all__ = [
-    "VERSION", "TYPE_FULL", "TYPE_SEGMENTED", "FULL_HEADER_SIZE", "SEGMENTED_HEADER_SIZE",
+    "VERSION", "TYPE_FULL", "TYPE_SEGMENTED", "FULL_HEADER_SIZE", "SEGMENTED_HEADER_SIZE", "DEFAULT_MAX_DATAGRAM",
     "TransferHeaderF1", "SegmentHeaderF1", "UdpTransferF1", "build_transfer_header",
     "UdpSender", "build_datagrams", "UdpReceiver", "UdpStats",
     "PacketReceived", "SequenceGap", "DatagramError", "PartialDropped",
 ]
 
-VERSION = 1
-TYPE_FULL, TYPE_SEGMENTED = 0, 1
+VERSION = FORMAT_1
 SEQ_MOD = 1 << 24
-FULL_HEADER_SIZE, SEGMENTED_HEADER_SIZE = 4, 12
-DEFAULT_MAX_DATAGRAM = 65000  # IPv4 allows 65,507 bytes of UDP payload
-
-# Byte 0: BitStruct reads the most significant nibble first.
-TransferHeaderF1 = Struct(
-    "format" / BitStruct("message_type" / BitsInteger(4), "version" / BitsInteger(4)),
-    "udp_sequence_number" / Int24ul,
-)
-SegmentHeaderF1 = Struct(
-    "channel_id" / Int16ul,
-    "channel_sequence_number" / Int8ul,
-    "reserved" / Default(Int8ul, 0),
-    "segment_offset" / Int32ul,
-)
-# The whole transfer header: the segment fields follow only in segmented messages.
-UdpTransferF1 = Struct(
-    *TransferHeaderF1.subcons, "segment" / If(this.format.message_type == TYPE_SEGMENTED, SegmentHeaderF1)
-)
-_transfer = TransferHeaderF1.compile()
-_segment = SegmentHeaderF1.compile()
-
-
-def build_transfer_header(
-    message_type: int, udp_sequence_number: int, *, channel_id: int = 0,
-    channel_sequence_number: int = 0, segment_offset: int = 0,
-) -> bytes:
-    """Build a 4-byte (full) or 12-byte (segmented) format 1 transfer header."""
-    head = _transfer.build(dict(format=dict(message_type=message_type, version=VERSION),
-                                udp_sequence_number=udp_sequence_number % SEQ_MOD))
-    if message_type != TYPE_SEGMENTED:
-        return head
-    return head + _segment.build(dict(channel_id=channel_id, segment_offset=segment_offset,
-                                      channel_sequence_number=channel_sequence_number & 0xFF))
-
-
-class UdpSender:
-    """Packs Chapter 10 packets into format 1 datagrams; owns the 24-bit sequence counter.
-
-    ``max_datagram`` bounds each datagram including its transfer header. Whole
-    packets are batched into full-packet messages; a packet that does not fit
-    alone is sent as segmented messages whose slices are multiples of 4 bytes
-    (our choice) and whose first slice holds the whole packet header.
-    """
-
-    def __init__(self, seq_start: int = 0, max_datagram: int = DEFAULT_MAX_DATAGRAM) -> None:
-        if max_datagram < SEGMENTED_HEADER_SIZE + HEADER_SIZE:
-            raise ValueError(f"max_datagram {max_datagram} cannot hold a segment with a packet header")
-        self.next_seq = seq_start % SEQ_MOD
-        self.max_datagram = max_datagram
-
-    def _seq(self) -> int:
-        seq, self.next_seq = self.next_seq, (self.next_seq + 1) % SEQ_MOD
-        return seq
-
-    def pack(self, packets: Iterable[bytes]) -> list[bytes]:
-        """Return the datagrams that carry ``packets`` in order (nothing is held back)."""
-        out: list[bytes] = []
-        limit = self.max_datagram - FULL_HEADER_SIZE
-        batch: list[bytes] = []
-        size = 0
-        for pkt in packets:
-            header = parse_header(pkt)
-            if header.packet_length != len(pkt):
-                raise ValueError(f"packet length field {header.packet_length} != {len(pkt)} bytes given")
-            if size and size + len(pkt) > limit:
-                out.append(build_transfer_header(TYPE_FULL, self._seq()) + b"".join(batch))
-                batch, size = [], 0
-            if len(pkt) > limit:
-                out.extend(self._segments(pkt, header.channel_id, header.sequence_number))
-            else:
-                batch.append(pkt)
-                size += len(pkt)
-        if batch:
-            out.append(build_transfer_header(TYPE_FULL, self._seq()) + b"".join(batch))
-        return out
-
-    def _segments(self, pkt: bytes, channel_id: int, channel_seq: int) -> list[bytes]:
-        step = (self.max_datagram - SEGMENTED_HEADER_SIZE) & ~3
-        mv = memoryview(pkt)
-        return [
-            build_transfer_header(TYPE_SEGMENTED, self._seq(), channel_id=channel_id,
-                                  channel_sequence_number=channel_seq, segment_offset=off)
-            + mv[off : off + step]
-            for off in range(0, len(pkt), step)
-        ]
-
-
-def build_datagrams(packets: Iterable[bytes], seq_start: int = 0,
-                    max_datagram: int = DEFAULT_MAX_DATAGRAM) -> list[bytes]:
-    """One-shot ``UdpSender(seq_start, max_datagram).pack(packets)``."""
-    return UdpSender(seq_start, max_datagram).pack(packets)
-
+FULL_HEADER_SIZE, SEGMENTED_HEADER_SIZE = F1_FULL_SIZE, F1_SEGMENTED_SIZE
+NO_CHANNEL_SEQUENCE = -1  # format 2 segments carry no channel sequence number
+_SYNC = b"\x25\xeb"
 
 @dataclass(frozen=True, slots=True)
 class PacketReceived:
@@ -147,18 +59,6 @@ class PacketReceived:
     data: bytes
     udp_sequence_number: int
     reassembled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceGap:
-    """The UDP sequence number jumped: ``missing`` datagrams not (yet) seen.
-
-    ``resync`` marks a jump too far back to be reordering (e.g. a sender restart).
-    """
-    expected: int
-    received: int
-    missing: int
-    resync: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +93,7 @@ class UdpStats:
     malformed: int = 0
     reassembled: int = 0
     dropped_partial: int = 0
+    formats: dict[int, int] = field(default_factory=dict)  # datagrams per transfer format
 
 
 @dataclass(slots=True)
@@ -205,28 +106,36 @@ class _Partial:
 
 Event = PacketReceived | SequenceGap | DatagramError | PartialDropped
 
+@dataclass(slots=True)
+class _Stream:
+    """A format 3 source: the bytes of a packet that runs on into the next datagram."""
+
+    pending: bytes | None = None
+
 
 class UdpReceiver:
     """Datagrams in, packets and events out; never raises on bad input.
 
-    Partial packets are keyed by (channel ID, channel sequence number), kept in
-    least-recently-updated order and bounded in count, bytes and age. Age counts
-    datagrams received since a partial's last segment (there is no clock here); the
-    default of 256 keeps a partial from outliving its 8-bit channel sequence number
-    in the usual case of one packet per datagram.
+    Partial packets (formats 1 and 2) are keyed by (channel ID, channel sequence
+    number; -1 in format 2, which has none), kept in least-recently-updated order
+    and bounded in count, bytes and age. Age counts datagrams received since a
+    partial's last segment (there is no clock here); the default of 256 keeps a
+    partial from outliving its 8-bit channel sequence number in the usual case of
+    one packet per datagram. ``formats``: the transfer formats accepted (others
+    are malformed datagrams).
     """
 
     def __init__(self, *, max_partials: int = 64, max_partial_bytes: int = 32 << 20,
-                 max_partial_age: int = 256, reorder_window: int = 1024) -> None:
+                 max_partial_age: int = 256, reorder_window: int = 1024,
+                 formats: Iterable[int] = (FORMAT_1, FORMAT_2, FORMAT_3)) -> None:
         self.stats = UdpStats()
         self.max_partials, self.max_partial_bytes = max_partials, max_partial_bytes
         self.max_partial_age, self.reorder_window = max_partial_age, reorder_window
+        self.formats = frozenset(formats)
         self._partials: dict[tuple[int, int], _Partial] = {}
         self._held = 0
-        self._last: int | None = None
-        self._seen: set[int] = set()
-        self._recent: deque[int] = deque()
-        self._damaged: set[int] = set()  # sequence numbers whose datagram was unusable
+        self._sequences: dict[tuple[int, int], SequenceTracker] = {}
+        self._streams: dict[int, _Stream] = {}
 
     def receive(self, datagram: bytes) -> list[Event]:
         """Process one datagram; return the events it caused, in order."""
@@ -234,79 +143,74 @@ class UdpReceiver:
         st.datagrams += 1
         st.bytes += len(datagram)
         events: list[Event] = []
-        self._expire(events)
+        if self._partials:
+            self._expire(events)
         if len(datagram) < FULL_HEADER_SIZE:
             return self._bad(events, f"datagram too short: {len(datagram)} bytes", None, datagram)
-        hdr = _transfer.parse(datagram[:FULL_HEADER_SIZE])
-        seq, mtype = hdr.udp_sequence_number, hdr.format.message_type
-        if hdr.format.version != VERSION:
-            return self._bad(events, f"unknown transfer format version {hdr.format.version}", None, datagram)
-        if not self._track(seq, events):
+        b0 = datagram[0]
+        if b0 == 0x11 and len(datagram) > SEGMENTED_HEADER_SIZE and FORMAT_1 in self.formats:
+            # Format 1 segments, the common case of reassembly: read inline (what transfer.py reads).
+            seq = int.from_bytes(datagram[1:4], "little")
+            channel, chan_seq, _, offset = F1_SEGMENT_STRUCT.unpack_from(datagram, FULL_HEADER_SIZE)
+            sequence = self._sequence(FORMAT_1, 0, SEQ_MOD)
+            if sequence.track(seq, st, events) == DUPLICATE:
+                return events
+            # A view of an immutable datagram is kept as is (no copy until the packet is joined).
+            piece = (memoryview(datagram) if type(datagram) is bytes else bytes(datagram))[SEGMENTED_HEADER_SIZE:]
+            self._note(sequence, seq, self._add_segment, seq, channel, chan_seq, offset, piece, events)
             return events
-        malformed, packets = self.stats.malformed, self.stats.packets
-        self._dispatch(seq, mtype, datagram, events)
-        if self.stats.malformed > malformed and self.stats.packets == packets:
-            self._damaged.add(seq)  # it gave nothing: a good copy of it is still welcome
-            self._seen.discard(seq)
+        if b0 == 0x01 and datagram[4:6] == _SYNC:
+            fmt = FORMAT_1  # what detect_format says of it, without asking
+        else:
+            fmt = detect_format(datagram)
+        if fmt is None or fmt not in self.formats:
+            what = f"transfer format {fmt}" if fmt is not None else f"transfer format version {datagram[0] & 0x0F}"
+            return self._bad(events, f"unknown {what}" if fmt is None else f"{what} not accepted", None, datagram)
+        try:
+            hdr = parse_transfer_header(datagram, fmt)
+        except TransferHeaderError as exc:
+            seq = int.from_bytes(datagram[1:4], "little") if fmt == FORMAT_1 else None
+            return self._bad(events, str(exc), seq, datagram)
+        seq = hdr.udp_sequence_number
+        sequence = self._sequence(fmt, hdr.source_id or 0, hdr.sequence_modulus)
+        status = sequence.track(seq, st, events)
+        if status == DUPLICATE:
+            return events
+        payload = memoryview(datagram)[hdr.size:]
+        if fmt == FORMAT_3:
+            self._note(sequence, seq, self._stream, hdr, status, payload, events)
+        elif hdr.message_type == TYPE_FULL:
+            self._note(sequence, seq, self._full, seq, payload, events)
+        else:
+            chan_seq = NO_CHANNEL_SEQUENCE if hdr.channel_sequence_number is None else hdr.channel_sequence_number
+            self._note(sequence, seq, self._add_segment, seq, hdr.channel_id or 0, chan_seq, hdr.segment_offset or 0,
+                       bytes(payload), events)
         return events
 
-    def _dispatch(self, seq: int, mtype: int, datagram: bytes, events: list[Event]) -> None:
-        if mtype == TYPE_FULL:
-            self._full(seq, memoryview(datagram)[FULL_HEADER_SIZE:], events)
-        elif mtype == TYPE_SEGMENTED:
-            if len(datagram) <= SEGMENTED_HEADER_SIZE:
-                self._bad(events, f"segmented datagram too short: {len(datagram)} bytes", seq, datagram)
-                return
-            seg = _segment.parse(datagram[FULL_HEADER_SIZE:SEGMENTED_HEADER_SIZE])
-            self._add_segment(seq, seg, bytes(datagram[SEGMENTED_HEADER_SIZE:]), events)
-        else:
-            self._bad(events, f"unknown message type {mtype}", seq, datagram)
+    def _sequence(self, fmt: int, source: int, modulus: int) -> SequenceTracker:
+        st = self.stats
+        st.formats[fmt] = st.formats.get(fmt, 0) + 1
+        sequence = self._sequences.get((fmt, source))
+        if sequence is None:
+            sequence = self._sequences[(fmt, source)] = SequenceTracker(modulus, self.reorder_window)
+        return sequence
+
+    def _note(self, sequence: SequenceTracker, seq: int, handler, *args) -> None:
+        """Run ``handler``; a datagram that gave only errors may still come again in good shape."""
+        st = self.stats
+        malformed, packets = st.malformed, st.packets
+        handler(*args)
+        if st.malformed > malformed and st.packets == packets:
+            sequence.forget(seq)
 
     def flush(self) -> list[Event]:
         """Drop every partial packet (end of stream); return the drop events."""
         events: list[Event] = []
         for key in list(self._partials):
             self._drop(key, "incomplete at flush", events)
+        for stream in self._streams.values():
+            self._drop_stream(stream, "incomplete at flush", events)
         return events
-
-    def _track(self, seq: int, events: list[Event]) -> bool:
-        """Account for ``seq``; False means drop the datagram as a duplicate."""
-        st = self.stats
-        if self._last is not None:
-            ahead = (seq - self._last) % SEQ_MOD
-            if ahead == 0 or (ahead > SEQ_MOD // 2 and SEQ_MOD - ahead <= self.reorder_window):
-                if seq in self._damaged:  # the good copy of a datagram that arrived damaged
-                    self._damaged.discard(seq)
-                    self._remember(seq)
-                    return True
-                if seq in self._seen:
-                    st.duplicates += 1
-                    return False
-                st.reordered += 1
-                st.lost_datagrams = max(0, st.lost_datagrams - 1)
-                self._remember(seq)
-                return True
-            expected = (self._last + 1) % SEQ_MOD
-            if ahead > SEQ_MOD // 2:
-                st.resyncs += 1
-                self._seen.clear()
-                self._recent.clear()
-                events.append(SequenceGap(expected, seq, 0, resync=True))
-            elif ahead > 1:
-                st.gaps += 1
-                st.lost_datagrams += ahead - 1
-                events.append(SequenceGap(expected, seq, ahead - 1))
-        self._last = seq
-        self._remember(seq)
-        return True
-
-    def _remember(self, seq: int) -> None:
-        self._seen.add(seq)
-        self._recent.append(seq)
-        if len(self._recent) > self.reorder_window:
-            old = self._recent.popleft()
-            self._seen.discard(old)
-            self._damaged.discard(old)
 
     def _full(self, seq: int, payload: memoryview, events: list[Event]) -> None:
         if not payload:
@@ -327,9 +231,76 @@ class UdpReceiver:
             self.stats.packets += 1
             pos += length
 
-    def _add_segment(self, seq: int, seg: Container, payload: bytes, events: list[Event]) -> None:
-        key = (seg.channel_id, seg.channel_sequence_number)
-        off, end = seg.segment_offset, seg.segment_offset + len(payload)
+    # -- format 3: a byte stream per source ----------------------------------------------------------
+
+    def _stream(self, hdr: TransferHeader, status: int, payload: memoryview, events: list[Event]) -> None:
+        seq, start = hdr.udp_sequence_number, hdr.packet_start_offset
+        if status == LATE:  # reordered: only the packets wholly inside it; the stream goes on as it was
+            stream = _Stream()
+        else:
+            stream = self._streams.get(hdr.source_id or 0)
+            if stream is None:
+                stream = self._streams[hdr.source_id or 0] = _Stream()
+        if start is not None and start > len(payload):
+            self._drop_stream(stream, "format 3 stream: lost at a bad packet start offset", events)
+            self._bad(events, f"packet start offset {start} beyond the {len(payload)} bytes carried", seq, payload)
+            return
+        if stream.pending is not None:
+            if status != NEXT:
+                self._drop_stream(stream, "format 3 stream: a datagram before this one is missing", events)
+            else:
+                head = payload if start is None else payload[:start]
+                rest = self._cut(stream, stream.pending + bytes(head), seq, events)
+                if start is not None and rest:
+                    self._drop_stream(stream, f"format 3 stream: packet runs past the next packet start "
+                                              f"({len(rest)} bytes over)", events)
+                if start is None:
+                    return
+        if start is not None:
+            self._cut(stream, bytes(payload[start:]), seq, events)
+
+    def _cut(self, stream: _Stream, data: bytes, seq: int, events: list[Event]) -> bytes:
+        """Emit the whole packets at the start of ``data``; keep the rest as ``pending`` and return it."""
+        stream.pending = None
+        pos, n = 0, len(data)
+        while n - pos >= HEADER_SIZE:
+            try:
+                length = parse_header(data, pos).packet_length
+            except HeaderError as exc:
+                self._bad(events, f"format 3 stream at offset {pos}: {exc}", seq, data[pos:])
+                return b""
+            if not HEADER_SIZE <= length <= MAX_PACKET_LENGTH:
+                self._bad(events, f"format 3 stream: implausible packet length {length}", seq, data[pos:])
+                return b""
+            if pos + length > n:
+                break
+            events.append(PacketReceived(data[pos : pos + length], seq))
+            self.stats.packets += 1
+            pos += length
+        rest = data[pos:]
+        stream.pending = rest or None
+        return rest
+
+    def _drop_stream(self, stream: _Stream, reason: str, events: list[Event]) -> None:
+        if stream.pending is None:
+            return
+        data, stream.pending = stream.pending, None
+        channel = seq = length = None
+        try:
+            h = parse_header(data)
+            channel, seq, length = h.channel_id, h.sequence_number, h.packet_length
+        except HeaderError:
+            pass
+        self.stats.dropped_partial += 1
+        events.append(PartialDropped(channel if channel is not None else -1,
+                                     seq if seq is not None else NO_CHANNEL_SEQUENCE, reason, len(data), length))
+
+    # -- formats 1 and 2: segments of one packet -------------------------------------------------------
+
+    def _add_segment(self, seq: int, channel_id: int, chan_seq: int, off: int, payload: bytes | memoryview,
+                     events: list[Event]) -> None:
+        key = (channel_id, chan_seq)
+        end = off + len(payload)
         if end > MAX_PACKET_LENGTH:
             self._bad(events, f"bad segment offset {off} (+{len(payload)} bytes)", seq, payload)
             return
@@ -348,8 +319,8 @@ class UdpReceiver:
                 self._bad(events, f"first segment: {exc}", seq, payload)
                 return
             length = header.packet_length
-            if (header.channel_id, header.sequence_number) != key:
-                reason = (f"segment header channel {key[0]} seq {key[1]} != packet header "
+            if header.channel_id != key[0] or chan_seq not in (NO_CHANNEL_SEQUENCE, header.sequence_number):
+                reason = (f"segment header channel {key[0]} seq {chan_seq} != packet header "
                           f"channel {header.channel_id} seq {header.sequence_number}")
                 self._bad(events, reason, seq, payload)
                 return
@@ -365,11 +336,14 @@ class UdpReceiver:
         part.size += len(payload)
         part.last_seen = self.stats.datagrams
         self._held += len(payload)
-        self._partials[key] = self._partials.pop(key)  # most recently updated last
+        if next(reversed(self._partials)) != key:
+            self._partials[key] = self._partials.pop(key)  # most recently updated last
         if part.length is not None:
             # Check every held segment when the length is first learned, else just this one.
-            held = part.segments.items() if length is not None else [(off, payload)]
-            over = [o for o, b in held if o + len(b) > part.length]
+            if length is not None:
+                over = [o for o, b in part.segments.items() if o + len(b) > length]
+            else:
+                over = [off] if end > part.length else []
             if over:
                 self._drop(key, f"bad segment offset {over[0]}: beyond packet length {part.length}", events)
                 return

@@ -14,6 +14,7 @@ import numpy as np
 from construct import ConstructError
 
 from ..bits import to_bitstream
+from ..ch10.ipts import IPTS_RTC, ipts_format, time_stamps_ns
 from ..ch10.packet import Packet
 from ..ch10.pcm import DATA_TYPE_PCM_F1, PcmCsdw, PcmLayout, PcmMode, split_pcm_body
 from ..paramdb.model import ParameterDatabase
@@ -192,18 +193,11 @@ class Decommutator:
         return hit
 
     def _ipts_ns(self, packet: Packet, times: np.ndarray) -> np.ndarray:
-        if not packet.header.ipts_source:
-            return self.clock((times & np.uint64(0xFFFF_FFFF_FFFF)).astype(np.int64))
-        fmt = packet.header.secondary_time_format
-        if fmt == 1:  # IEEE-1588: nanoseconds word, then seconds word
-            return (times >> np.uint64(32)).astype(np.int64) * 1_000_000_000 + (times & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        if fmt == 2:  # ERTC, 1 ns per count
-            return times.astype(np.int64)
-        # Ch4 binary weighted: reserved, microseconds, low time, high time (10 ms units)
-        us = ((times >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
-        low = ((times >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)
-        high = (times >> np.uint64(48)).astype(np.int64)
-        return ((high << 16) | low) * 10_000_000 + us * 1_000
+        """Intra-packet time stamps as ns: RTC correlated to UTC, other formats as ``ipts`` decodes them."""
+        fmt = ipts_format(packet.header.ipts_source, packet.header.secondary_time_format)
+        if fmt == IPTS_RTC:
+            return self.clock(time_stamps_ns(times, IPTS_RTC))
+        return time_stamps_ns(times, fmt)
 
     def _throughput(self, packet, layout, data, errors) -> tuple[MinorFrames, list[DecomError]]:
         key = (packet.channel_id, layout.align32)

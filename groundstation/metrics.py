@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from .ingest.core import ERROR_REASONS
+
 __all__ = ["Metrics"]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -19,6 +21,10 @@ class Metrics:
         self.frames = Counter("gs_minor_frames", "PCM minor frames decoded", registry=r)
         self.samples = Counter("gs_samples", "parameter samples decoded", registry=r)
         self.decode_errors = Counter("gs_decode_errors", "decode errors (any layer)", registry=r)
+        self.decode_errors_by_reason = Counter("gs_decode_errors_by_reason", "decode errors by reason class",
+                                               ["reason"], registry=r)
+        for reason in (*ERROR_REASONS, "other"):  # bounded: these labels and no others
+            self.decode_errors_by_reason.labels(reason)
         self.consoles = Gauge("gs_consoles", "console WebSocket sessions open", registry=r)
         self.queue_depth = Gauge("gs_console_queue_max", "largest console send queue (frames)", registry=r)
         self.drops = Counter("gs_console_frames_conflated", "telemetry frames conflated for slow consoles",
@@ -37,6 +43,10 @@ class Metrics:
                                           registry=r, buckets=LATENCY_BUCKETS)
         self.link_up = Gauge("gs_link_up", "1 while telemetry flows", registry=r)
         self.auth_refusals = Counter("gs_auth_refusals", "connections refused (token or origin)", registry=r)
+
+    def decode_error(self, reason: str) -> None:
+        """Count one decode error under its reason class (``ERROR_REASONS``, else ``other``)."""
+        self.decode_errors_by_reason.labels(reason if reason in ERROR_REASONS else "other").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

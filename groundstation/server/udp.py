@@ -41,6 +41,7 @@ class SourceFilter:
 
 
 MAX_DATAGRAM = 65_535
+DatagramHandler = Callable[[bytes, int, tuple], None]  # (datagram, arrival ns, sender address)
 
 
 class UdpReader:
@@ -51,7 +52,7 @@ class UdpReader:
     socket for as many iterations as there are datagrams, and the data the next tick
     sends is older than it need be. Draining keeps the ingest current."""
 
-    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, int], None], sources: SourceFilter,
+    def __init__(self, sock: socket.socket, on_datagram: DatagramHandler, sources: SourceFilter,
                  batch: int = 32) -> None:
         self.sock = sock
         self.on_datagram = on_datagram
@@ -71,7 +72,7 @@ class UdpReader:
             except OSError:  # ICMP errors on loopback etc.: the socket stays usable
                 continue
             if sources.networks is None or sources.allows(addr[0]):
-                self.on_datagram(data, time.time_ns())
+                self.on_datagram(data, time.time_ns(), addr)
 
     def close(self) -> None:
         if not self._closed:
@@ -80,7 +81,7 @@ class UdpReader:
             self.sock.close()
 
 
-async def open_udp_endpoint(host: str, port: int, on_datagram: Callable[[bytes, int], None],
+async def open_udp_endpoint(host: str, port: int, on_datagram: DatagramHandler,
                             rcvbuf: int = 16 << 20,
                             sources: SourceFilter | None = None) -> tuple[UdpReader, int]:
     """Bind ``host:port`` (port 0 = any free port); returns the reader (``close()``) and the bound port."""

@@ -73,6 +73,10 @@ class Packet:
         return self.header.data_type
 
     @property
+    def rtc(self) -> int:
+        return self.header.rtc
+
+    @property
     def csdw(self) -> int:
         """The channel-specific data word as an integer."""
         return int.from_bytes(self.body[:4], "little")

@@ -1,0 +1,214 @@
+"""UDP sequence state per sender (sans-I/O): one ``UdpReceiver`` for each source address and port.
+
+Two senders on one port (a replay beside the live link, a second recorder, a
+vehicle that restarts on a new port) must not judge each other's sequence
+numbers: each gets its own receiver, so a datagram is only ever discarded as a
+duplicate of one already taken from the same sender (and reassembly, keyed by
+channel inside each receiver, is per sender and channel too).
+
+A sender *starts over* (a new epoch: a fresh receiver, partial packets
+dropped, nothing counted as lost) when its sequence number
+
+- jumps forward by more than ``max_gap`` datagrams (no link loses that many
+  and comes back: a restart, or junk),
+- goes back by more than the receiver's reorder window, or
+- repeats a sequence number already taken with different bytes that start
+  with a valid packet header (a restart within the reorder window, e.g. a
+  vehicle that rebinds the same port; a copy damaged in transit is not one).
+
+The table holds at most ``max_senders``; a new sender past that evicts the one
+idle longest, so a flood from many ports cannot grow memory without bound.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict, deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field, fields
+
+from telemetry_formats.ch10.header import HeaderError, parse_header
+from telemetry_formats.ch10.udp import (
+    FULL_HEADER_SIZE,
+    SEGMENTED_HEADER_SIZE,
+    SEQ_MOD,
+    TYPE_SEGMENTED,
+    VERSION,
+    Event,
+    UdpReceiver,
+    UdpStats,
+)
+
+__all__ = ["SenderTable", "SenderNote", "DEFAULT_MAX_GAP", "DEFAULT_MAX_SENDERS"]
+
+DEFAULT_MAX_GAP = 1 << 16  # datagrams: a forward jump past this is a restart, not a loss
+DEFAULT_MAX_SENDERS = 32
+_PER_SENDER_PARTIAL_BYTES = 8 << 20  # 32 senders x 8 MiB bounds reassembly memory at 256 MiB
+
+
+@dataclass(frozen=True, slots=True)
+class SenderNote:
+    """A sender appeared (``event="new"``), started over (``"restart"``) or was forgotten (``"evicted"``)."""
+
+    event: str
+    sender: str
+    reason: str = ""
+    sequence: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"event": self.event, "sender": self.sender, "reason": self.reason, "sequence": self.sequence}
+
+
+@dataclass(slots=True)
+class _Sender:
+    name: str
+    receiver: UdpReceiver
+    last: int | None = None  # the highest sequence number taken (format 1)
+    epoch: int = 0
+    datagrams: int = 0
+    taken: dict[int, int] = field(default_factory=dict)  # sequence -> crc32 of the datagram taken
+    order: deque = field(default_factory=deque)
+
+
+def _name(sender: Hashable) -> str:
+    if isinstance(sender, tuple) and len(sender) >= 2:
+        host, port = sender[0], sender[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(sender)
+
+
+def _starts_with_packet(datagram: bytes) -> bool:
+    """A full-packet datagram whose first packet header is valid, or a segment: not a damaged copy."""
+    if datagram[0] >> 4 == TYPE_SEGMENTED:
+        return len(datagram) > SEGMENTED_HEADER_SIZE
+    try:
+        parse_header(datagram, FULL_HEADER_SIZE)
+    except HeaderError:
+        return False
+    return True
+
+
+def _add_stats(total: UdpStats, part: UdpStats) -> None:
+    for f in fields(UdpStats):
+        setattr(total, f.name, getattr(total, f.name) + getattr(part, f.name))
+
+
+class SenderTable:
+    """Datagrams from many senders in, each sender's packets and events out (``receive``).
+
+    ``stats`` sums every receiver's counters, those of forgotten epochs and
+    senders included; ``restarts``/``new_senders``/``evicted`` count the notes.
+    """
+
+    def __init__(self, *, max_senders: int = DEFAULT_MAX_SENDERS, max_gap: int = DEFAULT_MAX_GAP,
+                 reorder_window: int = 1024, max_partial_bytes: int = _PER_SENDER_PARTIAL_BYTES) -> None:
+        self.max_senders = max(1, max_senders)
+        self.max_gap = max_gap
+        self.reorder_window = reorder_window
+        self.max_partial_bytes = max_partial_bytes
+        self._senders: OrderedDict[Hashable, _Sender] = OrderedDict()  # least recently heard first
+        self._retired = UdpStats()
+        self.new_senders = 0
+        self.restarts = 0
+        self.evicted = 0
+
+    def _receiver(self) -> UdpReceiver:
+        return UdpReceiver(reorder_window=self.reorder_window, max_partial_bytes=self.max_partial_bytes)
+
+    @property
+    def stats(self) -> UdpStats:
+        total = UdpStats()
+        _add_stats(total, self._retired)
+        for s in self._senders.values():
+            _add_stats(total, s.receiver.stats)
+        return total
+
+    def __len__(self) -> int:
+        return len(self._senders)
+
+    def receive(self, datagram: bytes, sender: Hashable = None) -> tuple[list[SenderNote], list[Event]]:
+        """One datagram from ``sender`` (e.g. ``(host, port)``; None: an unnamed one)."""
+        notes: list[SenderNote] = []
+        events: list[Event] = []
+        s = self._senders.get(sender)
+        if s is None:
+            s = self._add(sender, notes)
+        else:
+            self._senders.move_to_end(sender)
+        s.datagrams += 1
+        seq = None
+        crc = zlib.crc32(datagram)
+        if len(datagram) >= 4 and datagram[0] & 0x0F == VERSION:  # format 1: sequence number in bytes 1-3
+            seq = int.from_bytes(datagram[1:4], "little")
+            reason = self._restart_reason(s, seq, crc, datagram)
+            if reason is not None:
+                events += self._restart(s, reason, seq, notes)
+        st = s.receiver.stats
+        dups, malformed, packets = st.duplicates, st.malformed, st.packets
+        events += s.receiver.receive(datagram)
+        # taken: not a duplicate, and not wholly unusable (the receiver's own rule for a damaged copy)
+        if seq is not None and st.duplicates == dups and not (st.malformed > malformed and st.packets == packets):
+            self._remember(s, seq, crc)
+        return notes, events
+
+    # -- per-sender state --------------------------------------------------------------------------
+    def _restart_reason(self, s: _Sender, seq: int, crc: int, datagram: bytes) -> str | None:
+        if s.last is None:
+            return None
+        ahead = (seq - s.last) % SEQ_MOD
+        if 1 < ahead <= SEQ_MOD // 2 and ahead - 1 > self.max_gap:
+            return f"sequence jumped from {s.last} to {seq}"
+        if ahead > SEQ_MOD // 2 and SEQ_MOD - ahead > self.reorder_window:
+            return f"sequence went back from {s.last} to {seq}"
+        if s.taken.get(seq, crc) != crc and _starts_with_packet(datagram):
+            return f"sequence {seq} repeated with different data"
+        return None
+
+    def _remember(self, s: _Sender, seq: int, crc: int) -> None:
+        if s.last is None or 0 < (seq - s.last) % SEQ_MOD <= SEQ_MOD // 2:
+            s.last = seq
+        if seq not in s.taken:
+            s.order.append(seq)
+        s.taken[seq] = crc
+        while len(s.order) > self.reorder_window:
+            s.taken.pop(s.order.popleft(), None)
+
+    def _add(self, sender: Hashable, notes: list[SenderNote]) -> _Sender:
+        while len(self._senders) >= self.max_senders:
+            key, old = self._senders.popitem(last=False)
+            self._retire(old)
+            self.evicted += 1
+            notes.append(SenderNote("evicted", old.name, "too many senders: the one idle longest is forgotten"))
+        s = self._senders[sender] = _Sender(_name(sender), self._receiver())
+        self.new_senders += 1
+        notes.append(SenderNote("new", s.name))
+        return s
+
+    def _retire(self, s: _Sender) -> list[Event]:
+        events = s.receiver.flush()
+        _add_stats(self._retired, s.receiver.stats)
+        return events
+
+    def _restart(self, s: _Sender, reason: str, seq: int, notes: list[SenderNote]) -> list[Event]:
+        events = self._retire(s)
+        s.receiver = self._receiver()
+        s.last = None
+        s.taken.clear()
+        s.order.clear()
+        s.epoch += 1
+        self.restarts += 1
+        notes.append(SenderNote("restart", s.name, reason, seq))
+        return events
+
+    def status(self, limit: int = 8) -> dict:
+        """Small enough for health: counts and the most recently heard senders."""
+        recent = list(self._senders.values())[-limit:][::-1]
+        return {
+            "senders": len(self._senders),
+            "new_senders": self.new_senders,
+            "restarts": self.restarts,
+            "evicted": self.evicted,
+            "recent": [{"sender": s.name, "datagrams": s.datagrams, "epoch": s.epoch,
+                        "lost": s.receiver.stats.lost_datagrams, "duplicates": s.receiver.stats.duplicates}
+                       for s in recent],
+        }

@@ -20,9 +20,10 @@ __all__ = ["main"]
 READ_CHUNK = 1 << 20
 
 
-def inspect_file(path: Path, year: int) -> dict:
-    """Read a .c10 file in chunks and return the inspector's report."""
-    reader = PacketReader()
+def inspect_file(path: Path, year: int, *, strict_checksums: bool = False) -> dict:
+    """Read a .c10 file in chunks and return the inspector's report (``strict_checksums``: packets
+    whose data checksum fails are refused, as errors, instead of decoded and reported)."""
+    reader = PacketReader(strict_checksums=strict_checksums)
     insp = RecordingInspector(year=year)
     with path.open("rb") as f:
         while chunk := f.read(READ_CHUNK):
@@ -30,17 +31,26 @@ def inspect_file(path: Path, year: int) -> dict:
     insp.feed(reader.feed(b"", final=True))
     report = insp.report()
     report["file"] = str(path)
+    report["strict_checksums"] = strict_checksums
     return report
 
 
 def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
     w = out.write
     w(f"{r['file']}: {r['bytes']:,} bytes, {r['packets']:,} packets, {r['error_count']} errors\n")
+    n_bad = r.get("data_checksum_errors", 0)
+    if n_bad:
+        how = ("refused (--strict-checksums)" if r.get("strict_checksums")
+               else "decoded all the same (--strict-checksums refuses them)")
+        w(f"WARNING: {n_bad} packet{'s' if n_bad != 1 else ''} with a bad data checksum, {how}; see Errors\n")
     t = r.get("tmats")
     if t:
         w(f"TMATS: IRIG 106-{t['irig106_version'] or '?'}, program {t['program'] or '-'}, "
           f"{t['attributes']} attributes, {t['recorder_channels']} recorder channels, "
           f"{len(t['pcm_links'])} PCM links, {t['measurements']} measurements, {t['conversions']} conversions\n")
+        if t.get("data_checksum_error"):
+            w(f"  WARNING: the TMATS packet at offset {t['offset']} has a bad data checksum "
+              f"({t['data_checksum_error']}); its text parses cleanly and is used\n")
         for link in t["pcm_links"]:
             rate = f"{link['bit_rate'] / 1e6:g} Mb/s" if link["bit_rate"] else "? b/s"
             w(f"  PCM {link['name']!r}: {rate}, {link['words_per_minor']} words x {link['word_length']} bits, "
@@ -86,7 +96,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"groundstation inspect: {path}: no such file", file=sys.stderr)
         return 2
-    report = inspect_file(path, args.year or 1970)
+    report = inspect_file(path, args.year or 1970, strict_checksums=args.strict_checksums)
     if args.json:
         json.dump(report, sys.stdout, indent=2, default=_json_default)
         sys.stdout.write("\n")
@@ -106,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a .c10 file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--year", type=int, help="year for day-of-year time packets (default: unknown)")
+    p.add_argument("--strict-checksums", action="store_true",
+                   help="refuse packets whose data checksum fails (default: decode them and report the error)")
     p.set_defaults(func=cmd_inspect)
     return parser
 

@@ -11,6 +11,16 @@ unchanged, in file order, in IRIG 106 UDP transfer format 1 datagrams
 (``telemetry_formats.ch10.udp.UdpSender``: whole packets batched up to 65,000
 bytes, larger packets segmented).
 
+A replay is the vehicle's stand-in: it sends what the file holds, byte for byte,
+damaged packets included -- a packet whose data checksum fails, one cut short,
+one whose lengths disagree (those last two alone in a datagram, since their
+length field cannot be trusted to batch them). Only spans that are no packet at
+all (garbage without a valid packet header, e.g. a recorder's media error) are
+left out: a vehicle never sends them, and no receiver could frame them. They
+are listed with their offsets in the summary. Whether damaged packets are used
+is the receiving station's choice (``serve --strict-checksums``); a recording's
+damaged packets (its ``packets/status``) are replayed the same way.
+
 Timing. Each packet has a recording time: the arrival time the ground station
 recorded (``.h5``), or the packet header's 10 MHz RTC (``.c10``; 48-bit wrap
 handled). Packets are sent in file order at ``time / speed`` after the start.
@@ -213,8 +223,22 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
              f"{st.packets:,} packets, {st.packet_bytes:,} bytes in {res.sent_datagrams:,} datagrams "
              f"({st.markers} replay marker{'s' if st.markers != 1 else ''}), {res.duration_s:.2f} s; recording time {st.position_s:.2f} s"
              + (f", {st.passes} passes" if st.passes > 1 else "")]
-    if src.stats.decode_errors:
-        lines.append(f"  skipped {src.stats.decode_errors} undecodable spans ({src.stats.skipped_bytes:,} bytes)")
+    ss = src.stats
+    if ss.checksum_errors:
+        lines.append(f"  sent {ss.checksum_errors} packet{'s' if ss.checksum_errors != 1 else ''} with a bad data "
+                     "checksum as they are")
+    if ss.damaged_packets:
+        lines.append(f"  sent {ss.damaged_packets} damaged packet{'s' if ss.damaged_packets != 1 else ''} "
+                     "(truncated, or lengths that disagree) as they are")
+    if st.unsendable:
+        lines.append(f"  could not send {st.unsendable} truncated packets longer than one datagram")
+    if ss.decode_errors:
+        lines.append(f"  left out {ss.decode_errors} span{'s' if ss.decode_errors != 1 else ''} that are not packets "
+                     f"({ss.skipped_bytes:,} bytes of garbage):")
+        for off, length, reason in ss.skipped:
+            lines.append(f"    offset {off}: {reason} ({length:,} bytes)")
+        if ss.decode_errors > len(ss.skipped):
+            lines.append(f"    ... {ss.decode_errors - len(ss.skipped)} more")
     if st.old_markers_skipped:
         lines.append(f"  left out {st.old_markers_skipped} replay markers of an earlier replay")
     if res.refused:

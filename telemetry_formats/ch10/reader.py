@@ -47,7 +47,8 @@ class DecodeError:
     length: int = 0
     channel_id: int | None = None
     data: bytes = b""
-    kind: str = "header"  # one of ERROR_KINDS: no valid header (garbage), truncated, bad lengths, data checksum
+    kind: str = "header"  # ERROR_KINDS from the reader (no valid header = garbage, truncated, bad lengths,
+    # data checksum); decoders above it use "tmats", "time", "pcm"
 
     def __str__(self) -> str:
         ch = f" channel {self.channel_id}" if self.channel_id is not None else ""
@@ -56,7 +57,7 @@ class DecodeError:
     @property
     def is_packet(self) -> bool:
         """True when the span starts with a valid packet header (a damaged packet, not garbage)."""
-        return self.kind != "header"
+        return self.kind in ("truncated", "length", "data_checksum")
 
     @property
     def status(self) -> int:

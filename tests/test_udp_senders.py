@@ -95,6 +95,18 @@ def test_a_flood_from_many_ports_is_bounded():
     assert len(table.status()["recent"]) == 8
 
 
+def test_a_flood_from_many_ports_does_not_push_the_vehicle_out():
+    table = SenderTable(max_senders=8)
+    dgs = stream(30)
+    vehicle = ("127.0.0.1", 7000)
+    for i, dg in enumerate(dgs):
+        table.receive(dg, vehicle)
+        for port in range(20):  # junk from 20 ports between each of the vehicle's datagrams
+            table.receive(b"\x01" + bytes([port, i, 0]) + b"junk", ("10.0.0.9", port))
+    assert table.status()["recent"][0]["epoch"] == 0 and table.stats.lost_datagrams == 0
+    assert any(r["sender"] == "127.0.0.1:7000" and r["datagrams"] == 30 for r in table.status(limit=8)["recent"])
+
+
 def test_live_capture_then_vehicle_over_udp(sample_dir):
     """A replayed capture (sequence 0-1020) then a vehicle on another port: consoles see both senders,
     health counts them, the vehicle's datagrams are all taken."""

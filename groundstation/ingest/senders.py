@@ -17,7 +17,9 @@ dropped, nothing counted as lost) when its sequence number
   vehicle that rebinds the same port; a copy damaged in transit is not one).
 
 The table holds at most ``max_senders``; a new sender past that evicts the one
-idle longest, so a flood from many ports cannot grow memory without bound.
+idle longest among those that never gave a packet (else the one idle longest),
+so a flood from many ports can neither grow memory without bound nor push the
+vehicle out.
 """
 
 from __future__ import annotations
@@ -175,7 +177,10 @@ class SenderTable:
 
     def _add(self, sender: Hashable, notes: list[SenderNote]) -> _Sender:
         while len(self._senders) >= self.max_senders:
-            key, old = self._senders.popitem(last=False)
+            # the one idle longest that never gave a packet (junk, a port scan), else the one idle longest
+            key = next((k for k, v in self._senders.items() if not v.receiver.stats.packets),
+                       next(iter(self._senders)))
+            old = self._senders.pop(key)
             self._retire(old)
             self.evicted += 1
             notes.append(SenderNote("evicted", old.name, "too many senders: the one idle longest is forgotten"))

@@ -16,6 +16,8 @@ dropped, nothing counted as lost) when its sequence number
   with a valid packet header (a restart within the reorder window, e.g. a
   vehicle that rebinds the same port; a copy damaged in transit is not one).
 
+A sender gets state only once a datagram of it was usable (gave a packet or a
+segment): junk from unknown ports is counted (``unknown_junk``) and forgotten.
 The table holds at most ``max_senders``; a new sender past that evicts the one
 idle longest among those that never gave a packet (else the one idle longest),
 so a flood from many ports can neither grow memory without bound nor push the
@@ -90,9 +92,12 @@ def _starts_with_packet(datagram: bytes) -> bool:
     return True
 
 
+_STAT_NAMES = tuple(f.name for f in fields(UdpStats))
+
+
 def _add_stats(total: UdpStats, part: UdpStats) -> None:
-    for f in fields(UdpStats):
-        setattr(total, f.name, getattr(total, f.name) + getattr(part, f.name))
+    for name in _STAT_NAMES:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
 
 
 class SenderTable:
@@ -113,6 +118,7 @@ class SenderTable:
         self.new_senders = 0
         self.restarts = 0
         self.evicted = 0
+        self.unknown_junk = 0  # unusable datagrams from senders not in the table (no state kept for them)
 
     def _receiver(self) -> UdpReceiver:
         return UdpReceiver(reorder_window=self.reorder_window, max_partial_bytes=self.max_partial_bytes)
@@ -132,16 +138,14 @@ class SenderTable:
         """One datagram from ``sender`` (e.g. ``(host, port)``; None: an unnamed one)."""
         notes: list[SenderNote] = []
         events: list[Event] = []
+        crc = zlib.crc32(datagram)
+        seq = int.from_bytes(datagram[1:4], "little") if len(datagram) >= 4 and datagram[0] & 0x0F == VERSION else None
         s = self._senders.get(sender)
         if s is None:
-            s = self._add(sender, notes)
-        else:
-            self._senders.move_to_end(sender)
+            return self._first(sender, datagram, seq, crc)
+        self._senders.move_to_end(sender)
         s.datagrams += 1
-        seq = None
-        crc = zlib.crc32(datagram)
-        if len(datagram) >= 4 and datagram[0] & 0x0F == VERSION:  # format 1: sequence number in bytes 1-3
-            seq = int.from_bytes(datagram[1:4], "little")
+        if seq is not None:  # format 1: the sequence number in bytes 1-3
             reason = self._restart_reason(s, seq, crc, datagram)
             if reason is not None:
                 events += self._restart(s, reason, seq, notes)
@@ -150,6 +154,24 @@ class SenderTable:
         events += s.receiver.receive(datagram)
         # taken: not a duplicate, and not wholly unusable (the receiver's own rule for a damaged copy)
         if seq is not None and st.duplicates == dups and not (st.malformed > malformed and st.packets == packets):
+            self._remember(s, seq, crc)
+        return notes, events
+
+    def _first(self, sender: Hashable, datagram: bytes, seq: int | None, crc: int
+               ) -> tuple[list[SenderNote], list[Event]]:
+        """A datagram from a sender not in the table: it gets state only if the datagram was usable
+        (gave a packet or a segment), so junk from many ports costs no memory and evicts nobody."""
+        rx = self._receiver()
+        events = rx.receive(datagram)
+        if rx.stats.malformed and not rx.stats.packets:
+            _add_stats(self._retired, rx.stats)
+            self.unknown_junk += 1
+            return [], events
+        notes: list[SenderNote] = []
+        events += self._add(sender, notes, rx)
+        s = self._senders[sender]
+        s.datagrams = 1
+        if seq is not None:
             self._remember(s, seq, crc)
         return notes, events
 
@@ -175,19 +197,20 @@ class SenderTable:
         while len(s.order) > self.reorder_window:
             s.taken.pop(s.order.popleft(), None)
 
-    def _add(self, sender: Hashable, notes: list[SenderNote]) -> _Sender:
+    def _add(self, sender: Hashable, notes: list[SenderNote], receiver: UdpReceiver) -> list[Event]:
+        events: list[Event] = []
         while len(self._senders) >= self.max_senders:
             # the one idle longest that never gave a packet (junk, a port scan), else the one idle longest
             key = next((k for k, v in self._senders.items() if not v.receiver.stats.packets),
                        next(iter(self._senders)))
             old = self._senders.pop(key)
-            self._retire(old)
+            events += self._retire(old)
             self.evicted += 1
             notes.append(SenderNote("evicted", old.name, "too many senders: the one idle longest is forgotten"))
-        s = self._senders[sender] = _Sender(_name(sender), self._receiver())
+        s = self._senders[sender] = _Sender(_name(sender), receiver)
         self.new_senders += 1
         notes.append(SenderNote("new", s.name))
-        return s
+        return events
 
     def _retire(self, s: _Sender) -> list[Event]:
         events = s.receiver.flush()
@@ -213,6 +236,7 @@ class SenderTable:
             "new_senders": self.new_senders,
             "restarts": self.restarts,
             "evicted": self.evicted,
+            "unknown_junk": self.unknown_junk,
             "recent": [{"sender": s.name, "datagrams": s.datagrams, "epoch": s.epoch,
                         "lost": s.receiver.stats.lost_datagrams, "duplicates": s.receiver.stats.duplicates}
                        for s in recent],

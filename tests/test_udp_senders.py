@@ -15,6 +15,7 @@ import urllib.request
 from groundstation.ingest.core import Ingest
 from groundstation.ingest.senders import SenderTable
 from groundstation.simulator.vehicle import Vehicle
+from telemetry_formats.ch10.packet import build_packet
 from telemetry_formats.ch10.udp import build_transfer_header
 from tests.live import Console, server
 
@@ -87,11 +88,17 @@ def test_big_jumps_start_a_new_epoch_instead_of_counting_losses():
 
 def test_a_flood_from_many_ports_is_bounded():
     table = SenderTable(max_senders=16)
-    seg = build_transfer_header(1, 0, channel_id=3, channel_sequence_number=1, segment_offset=8) + b"x" * 1000
+    junk = build_transfer_header(1, 0, channel_id=3, channel_sequence_number=1, segment_offset=8) + b"x" * 1000
     for port in range(5000):
-        table.receive(seg, ("10.0.0.9", port))  # each holds a partial packet
+        table.receive(junk, ("10.0.0.9", port))  # a middle segment from nowhere: no state kept
+    assert len(table) == 0 and table.unknown_junk == 5000 and table.stats.datagrams == 5000
+    big = build_packet(channel_id=3, data_type=0x09, body=b"\0" * 5000, sequence_number=1)
+    first = build_transfer_header(1, 0, channel_id=3, channel_sequence_number=1, segment_offset=0) + big[:1000]
+    for port in range(5000):
+        table.receive(first, ("10.0.0.8", port))  # each holds a partial packet
     assert len(table) == 16 and table.evicted == 5000 - 16 and table.new_senders == 5000
-    assert table.stats.datagrams == 5000  # every datagram still counted (forgotten epochs included)
+    assert table.stats.datagrams == 10000  # every datagram still counted (forgotten epochs included)
+    assert table.stats.dropped_partial == 5000 - 16  # the evicted senders' partial packets, reported
     assert len(table.status()["recent"]) == 8
 
 
@@ -145,3 +152,22 @@ def test_sender_address_reaches_the_ingest():
     ingest = Ingest()
     res = ingest.receive(dg, T0, ("::1", 5, 0, 0))
     assert res.senders[0].sender == "[::1]:5"
+
+
+def test_junk_with_random_sequence_numbers_is_not_billions_lost():
+    """After a junk flood from the vehicle's own address, datagrams_lost stayed near 12.6 billion
+    (#15): jumps past a plausible window are new epochs, only plausible gaps count as losses."""
+    import numpy as np
+
+    from groundstation.ingest.senders import DEFAULT_MAX_GAP
+
+    rng = np.random.default_rng(3)
+    ingest = Ingest()
+    for dg in stream(5):
+        ingest.receive(dg, T0, A)
+    for _ in range(5000):
+        ingest.receive(b"\x01" + rng.bytes(3) + b"\x25\xeb" + rng.bytes(40), T0, A)
+    assert ingest.stats.datagrams_lost < 100 * DEFAULT_MAX_GAP  # was about 4,000 x 8 million
+    assert ingest.udp.restarts > 4000
+    for dg in stream(5, seed=4):  # the vehicle again (a new epoch): decoded
+        assert ingest.receive(dg, T0, A).packets

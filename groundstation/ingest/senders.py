@@ -16,8 +16,9 @@ dropped, nothing counted as lost) when its sequence number
   with a valid packet header (a restart within the reorder window, e.g. a
   vehicle that rebinds the same port; a copy damaged in transit is not one).
 
-A sender gets state only once a datagram of it was usable (gave a packet or a
-segment): junk from unknown ports is counted (``unknown_junk``) and forgotten.
+A sender gets state only once a datagram of it was usable (gave a packet, or is
+the first segment of one): junk from unknown ports is counted (``unknown_junk``)
+and forgotten.
 The table holds at most ``max_senders``; a new sender past that evicts the one
 idle longest among those that never gave a packet (else the one idle longest),
 so a flood from many ports can neither grow memory without bound nor push the
@@ -95,6 +96,12 @@ def _starts_with_packet(datagram: bytes) -> bool:
 _STAT_NAMES = tuple(f.name for f in fields(UdpStats))
 
 
+def _is_first_segment(datagram: bytes) -> bool:
+    """A segmented datagram carrying the start (offset 0, with the packet header) of a packet."""
+    return (datagram[0] >> 4 == TYPE_SEGMENTED and len(datagram) > SEGMENTED_HEADER_SIZE
+            and datagram[8:12] == b"\0\0\0\0")
+
+
 def _add_stats(total: UdpStats, part: UdpStats) -> None:
     for name in _STAT_NAMES:
         setattr(total, name, getattr(total, name) + getattr(part, name))
@@ -152,18 +159,20 @@ class SenderTable:
         st = s.receiver.stats
         dups, malformed, packets = st.duplicates, st.malformed, st.packets
         events += s.receiver.receive(datagram)
-        # taken: not a duplicate, and not wholly unusable (the receiver's own rule for a damaged copy)
-        if seq is not None and st.duplicates == dups and not (st.malformed > malformed and st.packets == packets):
-            self._remember(s, seq, crc)
+        if seq is not None:
+            # taken: not a duplicate, and not wholly unusable (the receiver's own rule for a damaged copy)
+            self._remember(s, seq, crc, st.duplicates == dups and not (st.malformed > malformed
+                                                                       and st.packets == packets))
         return notes, events
 
     def _first(self, sender: Hashable, datagram: bytes, seq: int | None, crc: int
                ) -> tuple[list[SenderNote], list[Event]]:
-        """A datagram from a sender not in the table: it gets state only if the datagram was usable
-        (gave a packet or a segment), so junk from many ports costs no memory and evicts nobody."""
+        """A datagram from a sender not in the table: it gets state only if the datagram gave a packet
+        or is a well-formed first segment, so junk from many ports costs no memory and evicts nobody
+        (a sender first heard mid-packet loses that packet, which it could not complete anyway)."""
         rx = self._receiver()
         events = rx.receive(datagram)
-        if rx.stats.malformed and not rx.stats.packets:
+        if not rx.stats.packets and (rx.stats.malformed or not _is_first_segment(datagram)):
             _add_stats(self._retired, rx.stats)
             self.unknown_junk += 1
             return [], events
@@ -188,9 +197,12 @@ class SenderTable:
             return f"sequence {seq} repeated with different data"
         return None
 
-    def _remember(self, s: _Sender, seq: int, crc: int) -> None:
+    def _remember(self, s: _Sender, seq: int, crc: int, taken: bool = True) -> None:
+        # the highest sequence number seen, as the receiver tracks it (damaged datagrams too)
         if s.last is None or 0 < (seq - s.last) % SEQ_MOD <= SEQ_MOD // 2:
             s.last = seq
+        if not taken:
+            return
         if seq not in s.taken:
             s.order.append(seq)
         s.taken[seq] = crc

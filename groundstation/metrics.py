@@ -23,8 +23,8 @@ class Metrics:
         self.decode_errors = Counter("gs_decode_errors", "decode errors (any layer)", registry=r)
         self.decode_errors_by_reason = Counter("gs_decode_errors_by_reason", "decode errors by reason class",
                                                ["reason"], registry=r)
-        for reason in (*ERROR_REASONS, "other"):  # bounded: these labels and no others
-            self.decode_errors_by_reason.labels(reason)
+        # bounded: these labels and no others (children kept: a flood of errors costs a dict lookup each)
+        self._by_reason = {reason: self.decode_errors_by_reason.labels(reason) for reason in (*ERROR_REASONS, "other")}
         self.consoles = Gauge("gs_consoles", "console WebSocket sessions open", registry=r)
         self.queue_depth = Gauge("gs_console_queue_max", "largest console send queue (frames)", registry=r)
         self.drops = Counter("gs_console_frames_conflated", "telemetry frames conflated for slow consoles",
@@ -46,7 +46,8 @@ class Metrics:
 
     def decode_error(self, reason: str) -> None:
         """Count one decode error under its reason class (``ERROR_REASONS``, else ``other``)."""
-        self.decode_errors_by_reason.labels(reason if reason in ERROR_REASONS else "other").inc()
+        by = self._by_reason
+        (by.get(reason) or by["other"]).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["open_udp_endpoint", "SourceFilter", "UdpReader"]
+__all__ = ["open_udp_endpoint", "SourceFilter", "UdpReader", "set_receive_buffer"]
 
 
 class SourceFilter:
@@ -81,16 +81,32 @@ class UdpReader:
             self.sock.close()
 
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python does not name it
+
+
+def set_receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a ``size``-byte receive buffer; returns what the kernel gave.
+
+    ``SO_RCVBUF`` is capped at ``net.core.rmem_max`` (often 208 KiB to 4 MiB), which a
+    stall of a few hundred milliseconds under a datagram flood overruns; a process with
+    CAP_NET_ADMIN gets the full size with ``SO_RCVBUFFORCE``. Otherwise raise
+    ``net.core.rmem_max`` (docs/deploy.md)."""
+    for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            break
+        except OSError:
+            continue
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
 async def open_udp_endpoint(host: str, port: int, on_datagram: DatagramHandler,
                             rcvbuf: int = 16 << 20,
                             sources: SourceFilter | None = None) -> tuple[UdpReader, int]:
     """Bind ``host:port`` (port 0 = any free port); returns the reader (``close()``) and the bound port."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    except OSError:
-        pass
+    set_receive_buffer(sock, rcvbuf)
     sock.bind((host, port))
     sock.setblocking(False)
     return UdpReader(sock, on_datagram, sources or SourceFilter(None)), sock.getsockname()[1]

@@ -40,6 +40,7 @@ import urllib.request
 
 import numpy as np
 
+from .load.common import CpuWindow, MachineWindow
 from .load.servers import parse_sim_output, server, simulator
 
 HOST = "127.0.0.1"
@@ -114,6 +115,7 @@ def run_once(args, seed: int) -> dict:
         with server("ours", *(() if args.no_record else ("--record", rec_dir))) as srv:
             queue: multiprocessing.Queue = multiprocessing.Queue()
             t0 = time.monotonic()
+            cpu, box = CpuWindow({"server": srv.pid}).start(), MachineWindow().start()
             with simulator(srv.udp_port, args.bitrate, args.duration) as sim:
                 time.sleep(1.0)
                 junk = multiprocessing.Process(target=send_junk, args=(srv.udp_port, args.junk, args.junk_rate,
@@ -123,6 +125,8 @@ def run_once(args, seed: int) -> dict:
                 junk.join(10)
                 sim_out, _ = sim.communicate(timeout=args.duration + 60)
             wall = time.monotonic() - t0
+            cpu.stop()
+            box.stop()
             time.sleep(0.5)
             health = srv.health()
             reasons = _metrics(srv.http_port)
@@ -132,6 +136,8 @@ def run_once(args, seed: int) -> dict:
     me = health["udp"]["recent"][0]  # the simulator sends last
     row = {
         "seconds": round(wall, 1),
+        "server_cpu_pct": cpu.result["server"], "machine_busy_pct": round(box.busy_pct, 1),
+        "load_after": round(os.getloadavg()[0], 2),
         "sim_datagrams": sim.get("datagrams"), "sim_frames": sim.get("frames"), "sim_bytes": sim.get("bytes"),
         "junk_sent": junk_result.get("sent"), "junk_seconds": round(junk_result.get("seconds", 0), 1),
         "station_datagrams": health["ingest"]["datagrams"],

@@ -233,8 +233,8 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
     if st.unsendable:
         lines.append(f"  could not send {st.unsendable} truncated packets longer than one datagram")
     if ss.decode_errors:
-        lines.append(f"  left out {ss.decode_errors} span{'s' if ss.decode_errors != 1 else ''} that are not packets "
-                     f"({ss.skipped_bytes:,} bytes of garbage):")
+        what = "span that is not a packet" if ss.decode_errors == 1 else "spans that are not packets"
+        lines.append(f"  left out {ss.decode_errors} {what} ({ss.skipped_bytes:,} bytes of garbage):")
         for off, length, reason in ss.skipped:
             lines.append(f"    offset {off}: {reason} ({length:,} bytes)")
         if ss.decode_errors > len(ss.skipped):

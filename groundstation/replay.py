@@ -217,6 +217,14 @@ def _host_port(text: str) -> tuple[str, int]:
     return host_port(text)
 
 
+def _packets(n: int) -> str:
+    return f"{n} packet{'s' if n != 1 else ''}"
+
+
+def _is(n: int) -> str:
+    return "it is" if n == 1 else "they are"
+
+
 def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None, to: str) -> str:
     speed_text = "afap" if speed is None else f"{speed:g}x"
     lines = [f"replay {src.name} -> {to} ({speed_text}){' stopped' if res.interrupted else ''}: "
@@ -225,11 +233,10 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
              + (f", {st.passes} passes" if st.passes > 1 else "")]
     ss = src.stats
     if ss.checksum_errors:
-        lines.append(f"  sent {ss.checksum_errors} packet{'s' if ss.checksum_errors != 1 else ''} with a bad data "
-                     "checksum as they are")
+        lines.append(f"  sent {_packets(ss.checksum_errors)} with a bad data checksum as {_is(ss.checksum_errors)}")
     if ss.damaged_packets:
-        lines.append(f"  sent {ss.damaged_packets} damaged packet{'s' if ss.damaged_packets != 1 else ''} "
-                     "(truncated, or lengths that disagree) as they are")
+        lines.append(f"  sent {ss.damaged_packets} damaged {_packets(ss.damaged_packets).split(' ', 1)[1]} "
+                     f"(truncated, or lengths that disagree) as {_is(ss.damaged_packets)}")
     if st.unsendable:
         lines.append(f"  could not send {st.unsendable} truncated packets longer than one datagram")
     if ss.decode_errors:

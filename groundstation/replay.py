@@ -235,8 +235,8 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
     if ss.checksum_errors:
         lines.append(f"  sent {_packets(ss.checksum_errors)} with a bad data checksum as {_is(ss.checksum_errors)}")
     if ss.damaged_packets:
-        lines.append(f"  sent {ss.damaged_packets} damaged {_packets(ss.damaged_packets).split(' ', 1)[1]} "
-                     f"(truncated, or lengths that disagree) as {_is(ss.damaged_packets)}")
+        lines.append(f"  sent {_packets(ss.damaged_packets)} damaged otherwise (truncated, or lengths that "
+                     f"disagree) as {_is(ss.damaged_packets)}")
     if st.unsendable:
         lines.append(f"  could not send {st.unsendable} truncated packets longer than one datagram")
     if ss.decode_errors:

@@ -1,7 +1,7 @@
 """The corpus test: every real file the repository carries, through inspect, live ingest and record -> export.
 
 Files: tests/data/ch10/*.c10, pcm.c10 with its TMATS packet's data checksum made wrong
-(tests/damaged.py), and any capture under tests/data/captures/ (when this tree's inspect
+(tests/damaged.py) and pcm.c10 with its last packet cut short, and any capture under tests/data/captures/ (when this tree's inspect
 reads captures; skipped otherwise). For each:
 
 - ``inspect`` (the CLI, in-process): no exception; every byte is a packet or a reported
@@ -41,8 +41,11 @@ CAPTURE_MAGIC = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", 
 STEP_TIMEOUT_S = 60
 
 
+GENERATED = ["pcm-bad-tmats-checksum.c10", "pcm-cut.c10"]  # damaged copies of pcm.c10, made here
+
+
 def _c10_files() -> list[str]:
-    return sorted(p.name for p in (DATA / "ch10").glob("*.c10")) + ["pcm-bad-tmats-checksum.c10"]
+    return sorted(p.name for p in (DATA / "ch10").glob("*.c10")) + GENERATED
 
 
 def _captures() -> list[Path]:
@@ -55,11 +58,14 @@ def _captures() -> list[Path]:
 @pytest.fixture(scope="module")
 def corpus_file(request, tmp_path_factory) -> Path:
     name = request.param
+    if name not in GENERATED:
+        return DATA / "ch10" / name
+    path = tmp_path_factory.mktemp("corpus") / name
     if name == "pcm-bad-tmats-checksum.c10":
-        path = tmp_path_factory.mktemp("corpus") / name
         path.write_bytes(pcm_with_bad_tmats_checksum(DATA / "ch10")[0])
-        return path
-    return DATA / "ch10" / name
+    else:  # the last packet cut short, as a recorder that lost power leaves it
+        path.write_bytes((DATA / "ch10" / "pcm.c10").read_bytes()[:-1000])
+    return path
 
 
 def _spans(data: bytes):

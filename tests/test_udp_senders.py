@@ -171,3 +171,29 @@ def test_junk_with_random_sequence_numbers_is_not_billions_lost():
     assert ingest.udp.restarts > 4000
     for dg in stream(5, seed=4):  # the vehicle again (a new epoch): decoded
         assert ingest.receive(dg, T0, A).packets
+
+
+def test_console_notices_are_rate_bounded():
+    """A flood of new senders and damaged packets: the first at once, then at most one event of each kind a second."""
+    from groundstation.ingest.core import IngestResult
+    from groundstation.ingest.notices import IngestNotices
+    from groundstation.ingest.senders import SenderNote
+    from telemetry_formats.ch10.packet import parse_packet
+
+    raw = bytearray(build_packet(channel_id=5, data_type=0x09, body=b"\0" * 20, checksum_type=2))
+    raw[-1] ^= 1
+    damaged = parse_packet(bytes(raw), flag_checksum=True)
+    notices = IngestNotices()
+    sent = []
+    for i in range(10_000):  # 10 s of 1,000 datagrams a second
+        now = T0 + i * 1_000_000
+        notices.observe(IngestResult(packets=[damaged], senders=[SenderNote("new", f"h:{i}")]), now)
+        if i % 100 == 0:  # housekeeping every 100 ms
+            sent += notices.due(now)
+    kinds = [e["type"] for e in sent]
+    assert kinds.count("integrity") == 10 and kinds.count("udp_sender") == 10
+    first = sent[0] if sent[0]["type"] == "integrity" else sent[1]
+    assert first["packets"] == 1 and first["channels"][0]["channel"] == 5 and first["used"]
+    later = [e for e in sent if e["type"] == "udp_sender"][1]
+    assert later["count"] == 1000 and len(later["senders"]) == 8 and later["counts"] == {"new": 1000}
+    assert sum(e["packets"] for e in sent if e["type"] == "integrity") < 10_000  # the rest is still pending

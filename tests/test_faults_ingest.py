@@ -210,7 +210,7 @@ def test_bad_c10_through_the_ingest_counts_errors_and_decodes_every_good_packet(
         res = ingest.receive(d, T0)
         seen += len(res.packets)
         errors += len(res.errors)
-    print(f"\nbad.c10: {len(datagrams)} datagrams, {packets} good packets, {bad} damaged regions; "
+    print(f"\nbad.c10: {len(datagrams)} datagrams, {packets} packets, {bad} damaged regions; "
           f"ingest: {seen} packets, {errors} errors")
     assert seen == packets == ingest.stats.packets and errors >= bad > 0
 

@@ -20,6 +20,7 @@ left out: a vehicle never sends them, and no receiver could frame them. They
 are listed with their offsets in the summary. Whether damaged packets are used
 is the receiving station's choice (``serve --strict-checksums``); a recording's
 damaged packets (its ``packets/status``) are replayed the same way.
+``--strict-checksums`` here leaves every damaged packet out instead (counted).
 
 Timing. Each packet has a recording time: the arrival time the ground station
 recorded (``.h5``), or the packet header's 10 MHz RTC (``.c10``; 48-bit wrap
@@ -232,9 +233,12 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
              f"({st.markers} replay marker{'s' if st.markers != 1 else ''}), {res.duration_s:.2f} s; recording time {st.position_s:.2f} s"
              + (f", {st.passes} passes" if st.passes > 1 else "")]
     ss = src.stats
-    if ss.checksum_errors:
+    if st.damaged_left_out:
+        lines.append(f"  left out {_packets(st.damaged_left_out)} with a bad data checksum or otherwise damaged "
+                     "(--strict-checksums)")
+    elif ss.checksum_errors:
         lines.append(f"  sent {_packets(ss.checksum_errors)} with a bad data checksum as {_is(ss.checksum_errors)}")
-    if ss.damaged_packets:
+    if ss.damaged_packets and not st.damaged_left_out:
         lines.append(f"  sent {_packets(ss.damaged_packets)} damaged otherwise (truncated, or lengths that "
                      f"disagree) as {_is(ss.damaged_packets)}")
     if st.unsendable:
@@ -258,7 +262,8 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
 async def _replay(args: argparse.Namespace, src: Source) -> tuple[ReplayStats, SendResult]:
     host, port = args.to
     schedule = ReplaySchedule(src.packets, source=src.name, speed=args.speed, loop=args.loop,
-                              max_rate=args.max_rate * 1e6, max_gap_s=args.max_gap)
+                              max_rate=args.max_rate * 1e6, max_gap_s=args.max_gap,
+                              strict_checksums=args.strict_checksums)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -312,6 +317,9 @@ def register_replay_command(sub) -> None:
     p.add_argument("--loop", action="store_true", help="start again at the end until Ctrl-C")
     p.add_argument("--max-rate", type=_positive, default=DEFAULT_MAX_RATE / 1e6, metavar="MB/S",
                    help="never send faster than this many MB/s (default 50)")
+    p.add_argument("--strict-checksums", action="store_true",
+                   help="leave out packets whose data checksum fails and other damaged packets "
+                        "(default: send the file as it is)")
     p.add_argument("--max-gap", type=_positive, default=60.0, metavar="SECONDS",
                    help="shorten silences in the recording to this (default 60)")
     p.set_defaults(func=cmd_replay)

@@ -111,6 +111,7 @@ class ReplayStats:
     markers: int = 0
     old_markers_skipped: int = 0
     unsendable: int = 0  # truncated packets too long for one datagram (cannot be reassembled): not sent
+    damaged_left_out: int = 0  # packets not sent because of their status (``strict_checksums``)
     passes: int = 0
     position_s: float = 0.0  # recording position of the last packet scheduled
     end_offset_s: float = 0.0  # when the last datagram is due
@@ -124,6 +125,7 @@ class ReplaySchedule:
     or None for as fast as possible. Every datagram (markers too) is due no
     earlier than the previous one plus its size / ``max_rate``. Replay markers
     are due at 0 and every ``marker_interval_s`` while there is data to send.
+    Damaged packets are sent as they are, unless ``strict_checksums``.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class ReplaySchedule:
         batch_window_s: float = 0.001,
         max_gap_s: float | None = 60.0,
         seq_start: int = 0,
+        strict_checksums: bool = False,
     ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError("speed must be > 0 (or None for as fast as possible)")
@@ -154,6 +157,7 @@ class ReplaySchedule:
         self.max_gap_ns = None if max_gap_s is None else int(max_gap_s * 1e9)
         self.sender = UdpSender(seq_start, max_datagram)
         self._limit = max_datagram - FULL_HEADER_SIZE
+        self.strict_checksums = strict_checksums  # leave out every packet whose status is not ok
         self.stats = ReplayStats()
         self._free_at = 0.0  # earliest time the next datagram may go (rate bound)
         self._next_marker = 0.0
@@ -182,6 +186,9 @@ class ReplaySchedule:
         for p in self._source():
             if len(p.raw) > HEADER_SIZE and p.raw[15] == MARKER_DATA_TYPE and is_replay_marker(p.raw):
                 self.stats.old_markers_skipped += 1
+                continue
+            if self.strict_checksums and p.status != STATUS_OK:
+                self.stats.damaged_left_out += 1
                 continue
             pos = timeline.advance(p.time_ns) / 1e9
             due = base + (pos / self.speed if self.speed else 0.0)

@@ -166,3 +166,18 @@ def test_recordings_without_the_status_dataset_read_as_ok(tmp_path, sample_dir):
     got = list(old.iter_packets())
     assert len(got) == 93 and {p.status for p in got} == {0}
     old.close()
+
+
+def test_replay_sends_damaged_packets_unless_strict(sample_dir):
+    from groundstation.replay import ReplaySchedule, open_source
+    from telemetry_formats.ch10.reader import iter_packets as packets_of
+
+    src = open_source(str(sample_dir / "bad.c10"))
+    sent = [dg for _, dg in ReplaySchedule(src.packets, source="bad.c10", speed=None)]
+    assert src.stats.checksum_errors == 1 and src.stats.decode_errors == 1
+    assert src.stats.skipped == [(9884, 14298, "bad sync (expected 0xEB25)")]
+    payload = b"".join(dg[4:] for dg in sent if b"groundstation_replay" not in dg)
+    assert sum(1 for _ in packets_of(payload)) == 93
+    strict = ReplaySchedule(src.packets, source="bad.c10", speed=None, strict_checksums=True)
+    payload = b"".join(dg[4:] for _, dg in strict if b"groundstation_replay" not in dg)
+    assert strict.stats.damaged_left_out == 1 and sum(1 for _ in packets_of(payload)) == 92

@@ -28,12 +28,14 @@ class NotARecording(Exception):
     """The file is neither a Chapter 10 file nor a capture: the message names what it is."""
 
 
-def inspect_file(path: Path, year: int) -> dict:
+def inspect_file(path: Path, year: int, *, strict_checksums: bool = False) -> dict:
     """Read a .c10 file (in chunks) or a pcap/pcapng capture and return the inspector's report.
 
     What the file is comes from its content (``telemetry_formats.filetype.sniff``);
     a capture's report has a ``capture`` section (frames, flows, transfer formats,
     problems by frame number). Raises ``NotARecording`` for any other file.
+    ``strict_checksums``: packets whose data checksum fails are refused, as errors,
+    instead of decoded and reported.
     """
     with path.open("rb") as f:
         kind = sniff(f.read(SNIFF_BYTES))
@@ -46,7 +48,7 @@ def inspect_file(path: Path, year: int) -> dict:
         except CaptureError as exc:
             raise NotARecording(str(exc)) from None
     elif kind.kind == C10:
-        reader = PacketReader()
+        reader = PacketReader(strict_checksums=strict_checksums)
         with path.open("rb") as f:
             while chunk := f.read(READ_CHUNK):
                 insp.feed(reader.feed(chunk))
@@ -58,6 +60,7 @@ def inspect_file(path: Path, year: int) -> dict:
     report["input"] = kind.kind
     if capture is not None:
         report["capture"] = capture.report()
+    report["strict_checksums"] = strict_checksums
     return report
 
 
@@ -82,11 +85,19 @@ def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
     w(f"{r['file']}: {r['bytes']:,} bytes, {r['packets']:,} packets, {r['error_count']} errors\n")
     if r.get("capture"):
         _print_capture(r["capture"], w)
+    n_bad = r.get("data_checksum_errors", 0)
+    if n_bad:
+        how = ("refused (--strict-checksums)" if r.get("strict_checksums")
+               else "decoded all the same (--strict-checksums refuses them)")
+        w(f"WARNING: {n_bad} packet{'s' if n_bad != 1 else ''} with a bad data checksum, {how}; see Errors\n")
     t = r.get("tmats")
     if t:
         w(f"TMATS: IRIG 106-{t['irig106_version'] or '?'}, program {t['program'] or '-'}, "
           f"{t['attributes']} attributes, {t['recorder_channels']} recorder channels, "
           f"{len(t['pcm_links'])} PCM links, {t['measurements']} measurements, {t['conversions']} conversions\n")
+        if t.get("data_checksum_error"):
+            w(f"  WARNING: the TMATS packet at offset {t['offset']} has a bad data checksum "
+              f"({t['data_checksum_error']}); its text parses cleanly and is used\n")
         for link in t["pcm_links"]:
             rate = f"{link['bit_rate'] / 1e6:g} Mb/s" if link["bit_rate"] else "? b/s"
             w(f"  PCM {link['name']!r}: {rate}, {link['words_per_minor']} words x {link['word_length']} bits, "
@@ -134,7 +145,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"groundstation inspect: {path}: no such file", file=sys.stderr)
         return 2
     try:
-        report = inspect_file(path, args.year or 1970)
+        report = inspect_file(path, args.year or 1970, strict_checksums=args.strict_checksums)
     except NotARecording as exc:
         print(f"groundstation inspect: {exc}", file=sys.stderr)
         return 2
@@ -158,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a .c10 file, or a pcap/pcapng capture of a Chapter 10 UDP stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--year", type=int, help="year for day-of-year time packets (default: unknown)")
+    p.add_argument("--strict-checksums", action="store_true",
+                   help="refuse packets whose data checksum fails (default: decode them and report the error)")
     p.set_defaults(func=cmd_inspect)
     return parser
 

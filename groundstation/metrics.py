@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
+from .ingest.core import ERROR_REASONS
 from .logs import log_stats
 
 __all__ = ["Metrics"]
@@ -22,6 +23,10 @@ class Metrics:
         self.frames = Counter("gs_minor_frames", "PCM minor frames decoded", registry=r)
         self.samples = Counter("gs_samples", "parameter samples decoded", registry=r)
         self.decode_errors = Counter("gs_decode_errors", "decode errors (any layer)", registry=r)
+        self.decode_errors_by_reason = Counter("gs_decode_errors_by_reason", "decode errors by reason class",
+                                               ["reason"], registry=r)
+        # bounded: these labels and no others (children kept: a flood of errors costs a dict lookup each)
+        self._by_reason = {reason: self.decode_errors_by_reason.labels(reason) for reason in (*ERROR_REASONS, "other")}
         self.consoles = Gauge("gs_consoles", "console WebSocket sessions open", registry=r)
         self.queue_depth = Gauge("gs_console_queue_max", "largest console send queue (frames)", registry=r)
         self.drops = Counter("gs_console_frames_conflated", "telemetry frames conflated for slow consoles",
@@ -44,6 +49,11 @@ class Metrics:
         self.accept_errors = Counter("gs_accept_errors", "failed accept() calls (e.g. EMFILE), each followed by "
                                      "a pause", registry=r)
         r.register(_LogCollector())
+
+    def decode_error(self, reason: str) -> None:
+        """Count one decode error under its reason class (``ERROR_REASONS``, else ``other``)."""
+        by = self._by_reason
+        (by.get(reason) or by["other"]).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,17 @@ unchanged, in file order, in IRIG 106 UDP transfer format 1 datagrams
 (``telemetry_formats.ch10.udp.UdpSender``: whole packets batched up to 65,000
 bytes, larger packets segmented).
 
+A replay is the vehicle's stand-in: it sends what the file holds, byte for byte,
+damaged packets included -- a packet whose data checksum fails, one cut short,
+one whose lengths disagree (those last two alone in a datagram, since their
+length field cannot be trusted to batch them). Only spans that are no packet at
+all (garbage without a valid packet header, e.g. a recorder's media error) are
+left out: a vehicle never sends them, and no receiver could frame them. They
+are listed with their offsets in the summary. Whether damaged packets are used
+is the receiving station's choice (``serve --strict-checksums``); a recording's
+damaged packets (its ``packets/status``) are replayed the same way.
+``--strict-checksums`` here leaves every damaged packet out instead (counted).
+
 Timing. Each packet has a recording time: the arrival time the ground station
 recorded (``.h5``), the capture time of the frame that completed the packet (a
 capture), or the packet header's 10 MHz RTC (``.c10``; 48-bit wrap handled). Packets are sent in file order at ``time / speed`` after the start.
@@ -209,17 +220,41 @@ def _host_port(text: str) -> tuple[str, int]:
     return host_port(text)
 
 
+def _packets(n: int) -> str:
+    return f"{n} packet{'s' if n != 1 else ''}"
+
+
+def _is(n: int) -> str:
+    return "it is" if n == 1 else "they are"
+
+
 def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None, to: str) -> str:
     speed_text = "afap" if speed is None else f"{speed:g}x"
     lines = [f"replay {src.name} -> {to} ({speed_text}){' stopped' if res.interrupted else ''}: "
              f"{st.packets:,} packets, {st.packet_bytes:,} bytes in {res.sent_datagrams:,} datagrams "
              f"({st.markers} replay marker{'s' if st.markers != 1 else ''}), {res.duration_s:.2f} s; recording time {st.position_s:.2f} s"
              + (f", {st.passes} passes" if st.passes > 1 else "")]
-    if src.stats.decode_errors and src.kind == "capture":
-        lines.append(f"  {src.stats.decode_errors} capture problems (damaged frames or datagrams, partial packets "
+    ss = src.stats
+    if st.damaged_left_out:
+        lines.append(f"  left out {_packets(st.damaged_left_out)} with a bad data checksum or otherwise damaged "
+                     "(--strict-checksums)")
+    elif ss.checksum_errors:
+        lines.append(f"  sent {_packets(ss.checksum_errors)} with a bad data checksum as {_is(ss.checksum_errors)}")
+    if ss.damaged_packets and not st.damaged_left_out:
+        lines.append(f"  sent {_packets(ss.damaged_packets)} damaged otherwise (truncated, or lengths that "
+                     f"disagree) as {_is(ss.damaged_packets)}")
+    if st.unsendable:
+        lines.append(f"  could not send {st.unsendable} truncated packets longer than one datagram")
+    if ss.decode_errors and src.kind == "capture":
+        lines.append(f"  {ss.decode_errors} capture problems (damaged frames or datagrams, partial packets "
                      f"dropped): groundstation inspect lists them by frame")
-    elif src.stats.decode_errors:
-        lines.append(f"  skipped {src.stats.decode_errors} undecodable spans ({src.stats.skipped_bytes:,} bytes)")
+    elif ss.decode_errors:
+        what = "span that is not a packet" if ss.decode_errors == 1 else "spans that are not packets"
+        lines.append(f"  left out {ss.decode_errors} {what} ({ss.skipped_bytes:,} bytes of garbage):")
+        for off, length, reason in ss.skipped:
+            lines.append(f"    offset {off}: {reason} ({length:,} bytes)")
+        if ss.decode_errors > len(ss.skipped):
+            lines.append(f"    ... {ss.decode_errors - len(ss.skipped)} more")
     if st.old_markers_skipped:
         lines.append(f"  left out {st.old_markers_skipped} replay markers of an earlier replay")
     if res.refused:
@@ -232,7 +267,8 @@ def _summary(src: Source, st: ReplayStats, res: SendResult, speed: float | None,
 async def _replay(args: argparse.Namespace, src: Source) -> tuple[ReplayStats, SendResult]:
     host, port = args.to
     schedule = ReplaySchedule(src.packets, source=src.name, speed=args.speed, loop=args.loop,
-                              max_rate=args.max_rate * 1e6, max_gap_s=args.max_gap)
+                              max_rate=args.max_rate * 1e6, max_gap_s=args.max_gap,
+                              strict_checksums=args.strict_checksums)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -287,6 +323,9 @@ def register_replay_command(sub) -> None:
     p.add_argument("--loop", action="store_true", help="start again at the end until Ctrl-C")
     p.add_argument("--max-rate", type=_positive, default=DEFAULT_MAX_RATE / 1e6, metavar="MB/S",
                    help="never send faster than this many MB/s (default 50)")
+    p.add_argument("--strict-checksums", action="store_true",
+                   help="leave out packets whose data checksum fails and other damaged packets "
+                        "(default: send the file as it is)")
     p.add_argument("--max-gap", type=_positive, default=60.0, metavar="SECONDS",
                    help="shorten silences in the recording to this (default 60)")
     p.set_defaults(func=cmd_replay)

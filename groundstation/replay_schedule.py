@@ -7,8 +7,15 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 
 from telemetry_formats.ch10.header import HEADER_SIZE
-from telemetry_formats.ch10.packet import build_packet, parse_packet
-from telemetry_formats.ch10.udp import DEFAULT_MAX_DATAGRAM, FULL_HEADER_SIZE, UdpSender
+from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_OK, STATUS_TRUNCATED, build_packet, parse_packet
+from telemetry_formats.ch10.udp import (
+    DEFAULT_MAX_DATAGRAM,
+    FULL_HEADER_SIZE,
+    SEQ_MOD,
+    TYPE_FULL,
+    UdpSender,
+    build_transfer_header,
+)
 
 __all__ = [
     "MARKER_KEY", "MARKER_CHANNEL", "MARKER_DATA_TYPE", "DEFAULT_MAX_RATE", "RTC_MOD", "build_marker",
@@ -20,6 +27,7 @@ MARKER_CHANNEL = 0
 MARKER_DATA_TYPE = 0x00  # computer-generated data, format 0
 DEFAULT_MAX_RATE = 50e6  # bytes/s of datagrams
 RTC_MOD = 1 << 48
+_ALONE = (STATUS_TRUNCATED, STATUS_HEADER)  # packets the UDP sender cannot batch (length field disagrees)
 
 
 # -- the marker -------------------------------------------------------------------------------------
@@ -67,6 +75,7 @@ class ReplayPacket:
     raw: bytes
     time_ns: int
     rtc: int = 0
+    status: int = STATUS_OK  # telemetry_formats.ch10.packet.STATUS_*: damaged packets are sent too
 
 
 # -- the schedule (sans-I/O) ----------------------------------------------------------------------------
@@ -101,6 +110,8 @@ class ReplayStats:
     datagram_bytes: int = 0
     markers: int = 0
     old_markers_skipped: int = 0
+    unsendable: int = 0  # truncated packets too long for one datagram (cannot be reassembled): not sent
+    damaged_left_out: int = 0  # packets not sent because of their status (``strict_checksums``)
     passes: int = 0
     position_s: float = 0.0  # recording position of the last packet scheduled
     end_offset_s: float = 0.0  # when the last datagram is due
@@ -114,6 +125,7 @@ class ReplaySchedule:
     or None for as fast as possible. Every datagram (markers too) is due no
     earlier than the previous one plus its size / ``max_rate``. Replay markers
     are due at 0 and every ``marker_interval_s`` while there is data to send.
+    Damaged packets are sent as they are, unless ``strict_checksums``.
     """
 
     def __init__(
@@ -129,6 +141,7 @@ class ReplaySchedule:
         batch_window_s: float = 0.001,
         max_gap_s: float | None = 60.0,
         seq_start: int = 0,
+        strict_checksums: bool = False,
     ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError("speed must be > 0 (or None for as fast as possible)")
@@ -144,6 +157,7 @@ class ReplaySchedule:
         self.max_gap_ns = None if max_gap_s is None else int(max_gap_s * 1e9)
         self.sender = UdpSender(seq_start, max_datagram)
         self._limit = max_datagram - FULL_HEADER_SIZE
+        self.strict_checksums = strict_checksums  # leave out every packet whose status is not ok
         self.stats = ReplayStats()
         self._free_at = 0.0  # earliest time the next datagram may go (rate bound)
         self._next_marker = 0.0
@@ -173,6 +187,9 @@ class ReplaySchedule:
             if len(p.raw) > HEADER_SIZE and p.raw[15] == MARKER_DATA_TYPE and is_replay_marker(p.raw):
                 self.stats.old_markers_skipped += 1
                 continue
+            if self.strict_checksums and p.status != STATUS_OK:
+                self.stats.damaged_left_out += 1
+                continue
             pos = timeline.advance(p.time_ns) / 1e9
             due = base + (pos / self.speed if self.speed else 0.0)
             if group and (due - group_due > self.batch_window_s or size + len(p.raw) > self._limit):
@@ -191,7 +208,7 @@ class ReplaySchedule:
         # datagrams then go back to back (a group is one datagram unless a packet is segmented).
         while self._next_marker <= max(due, self._free_at):
             yield self._marker(group[0].rtc, pos)
-        for dg in self.sender.pack([p.raw for p in group]):
+        for dg in self._pack(group):
             at = max(due, self._free_at)
             self._free_at = at + len(dg) / self.max_rate
             st.datagrams += 1
@@ -202,6 +219,26 @@ class ReplaySchedule:
         st.packets += len(group)
         st.packet_bytes += sum(len(p.raw) for p in group)
         st.position_s = self._last_pos = pos
+
+    def _pack(self, group: list[ReplayPacket]) -> list[bytes]:
+        """The group's datagrams. A packet cut short or with an unreadable header goes alone in a
+        full-packet datagram, as it is (the station archives it with its status)."""
+        if all(p.status not in _ALONE for p in group):
+            return self.sender.pack([p.raw for p in group])
+        out: list[bytes] = []
+        run: list[bytes] = []
+        for p in group:
+            if p.status not in _ALONE:
+                run.append(p.raw)
+                continue
+            out += self.sender.pack(run)
+            run = []
+            if len(p.raw) > self._limit:
+                self.stats.unsendable += 1
+                continue
+            seq, self.sender.next_seq = self.sender.next_seq, (self.sender.next_seq + 1) % SEQ_MOD
+            out.append(build_transfer_header(TYPE_FULL, seq) + p.raw)
+        return out + self.sender.pack(run)
 
     def _marker(self, rtc: int, next_pos: float) -> tuple[float, bytes]:
         at = max(self._next_marker, self._free_at)

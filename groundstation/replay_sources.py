@@ -23,10 +23,16 @@ class ReplayError(Exception):
 # -- packet sources -----------------------------------------------------------------------------------
 
 
+MAX_LISTED_SPANS = 20  # garbage spans listed (with offsets) in the summary; all are counted
+
+
 @dataclasses.dataclass
 class SourceStats:
-    decode_errors: int = 0
+    decode_errors: int = 0  # spans of the file that are not packets at all (garbage): left out
     skipped_bytes: int = 0
+    skipped: list = dataclasses.field(default_factory=list)  # (offset, length, reason) of the first few
+    checksum_errors: int = 0  # packets with a bad data checksum: sent as they are
+    damaged_packets: int = 0  # truncated packets, packets with inconsistent lengths: sent as they are
 
 
 def _signed_rtc_delta(rtc: int, last: int) -> int:
@@ -36,9 +42,16 @@ def _signed_rtc_delta(rtc: int, last: int) -> int:
 
 def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
                 chunk: int = 4 << 20) -> Iterator[ReplayPacket]:
-    """The packets of a .c10 file, timed by their RTC (unwrapped); undecodable spans are counted and skipped."""
+    """Every packet of a .c10 file, damaged ones included, byte for byte, timed by their RTC (unwrapped).
+
+    A packet is a span that starts with a valid header: one whose data checksum fails, that is cut
+    short or whose lengths disagree is still sent, as it is, with its status. Only spans that are no
+    packet at all (garbage without a valid header) are left out, and counted with their offsets.
+    """
+    from telemetry_formats.ch10.header import HeaderError, parse_header
     from telemetry_formats.ch10.reader import DecodeError, PacketReader
 
+    stats = stats if stats is not None else SourceStats()
     reader = PacketReader()
     t = last = None
     with open(path, "rb") as fh:
@@ -46,14 +59,24 @@ def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
             data = fh.read(chunk)
             for ev in reader.feed(data, final=not data):
                 if isinstance(ev, DecodeError):
-                    if stats is not None:
+                    if not ev.is_packet:
                         stats.decode_errors += 1
                         stats.skipped_bytes += ev.length
-                    continue
-                rtc = ev.header.rtc
+                        if len(stats.skipped) < MAX_LISTED_SPANS:
+                            stats.skipped.append((ev.offset, ev.length, ev.reason))
+                        continue
+                    try:
+                        rtc = parse_header(ev.data).rtc
+                    except HeaderError:  # not reached: a packet span has a valid header
+                        rtc = last or 0
+                    stats.damaged_packets += 1
+                    raw, status = ev.data, ev.status
+                else:
+                    rtc, raw, status = ev.header.rtc, bytes(ev.raw), ev.status
+                    stats.checksum_errors += ev.checksum_error is not None
                 t = 0 if t is None else t + _signed_rtc_delta(rtc, last) * NS_PER_RTC
                 last = rtc
-                yield ReplayPacket(bytes(ev.raw), t, rtc)
+                yield ReplayPacket(raw, t, rtc, status)
             if not data:
                 return
 
@@ -87,7 +110,7 @@ def recording_packets(rec) -> Iterator[ReplayPacket]:
         else:
             t += _signed_rtc_delta(p.rtc, last_rtc) * NS_PER_RTC
         last_rtc = p.rtc
-        yield ReplayPacket(p.raw, t, p.rtc)
+        yield ReplayPacket(p.raw, t, p.rtc, p.status)
 
 
 # -- opening a source ---------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          role=getattr(args, "role", "standalone"), redis_url=getattr(args, "redis", None),
                          bus_prefix=getattr(args, "redis_prefix", "gs"), node=getattr(args, "node", None),
                          authority_lease_s=args.authority_lease, registry_ttl_s=args.registry_ttl,
-                         udp_sources=args.udp_source)
+                         udp_sources=args.udp_source, strict_checksums=getattr(args, "strict_checksums", False))
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -203,6 +203,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
                    help="vehicle database: parameter file (.toml, .yaml) or ICD (.csv) instead of the stream's TMATS"
                         " (repeatable: the files merge; docs/parameters.md)")
     p.add_argument("--channel", type=int, help="PCM channel ID to decommutate (default: the TMATS's first)")
+    p.add_argument("--strict-checksums", action="store_true",
+                   help="refuse packets whose data checksum fails (default: decode them and report the error; "
+                        "they are recorded either way)")
     p.add_argument("--link-timeout", type=float, default=0.5, help="seconds without data before LINK LOST")
     p.add_argument("--origin", action="append", help="allowed browser Origin (repeatable)")
     p.add_argument("--record", metavar="DIR", help="record HDF5 into DIR (docs/recording.md)")

@@ -42,6 +42,7 @@ class Block:
     rates: dict[str, RateBlock] = field(default_factory=dict)
     packet_data: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     packet_index: np.ndarray = field(default_factory=lambda: np.zeros((0, len(PACKET_INDEX_COLUMNS)), np.int64))
+    packet_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))  # telemetry_formats STATUS_*
     events: TextBlock | None = None
     commands: TextBlock | None = None
     samples: int = 0
@@ -51,7 +52,7 @@ class Block:
 
     @property
     def nbytes(self) -> int:
-        n = self.packet_data.nbytes + self.packet_index.nbytes
+        n = self.packet_data.nbytes + self.packet_index.nbytes + self.packet_status.nbytes
         for r in self.rates.values():
             n += r.time.nbytes + r.values.nbytes + r.raw.nbytes + r.limit.nbytes
         for t in (self.events, self.commands):
@@ -69,14 +70,15 @@ def _text_block(items: list) -> TextBlock | None:
     return TextBlock(np.array([t for t, _ in items], np.int64), end, text)
 
 
-def _packets(items: list) -> tuple[np.ndarray, np.ndarray]:
+def _packets(items: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not items:
-        return np.zeros(0, np.uint8), np.zeros((0, len(PACKET_INDEX_COLUMNS)), np.int64)
+        return np.zeros(0, np.uint8), np.zeros((0, len(PACKET_INDEX_COLUMNS)), np.int64), np.zeros(0, np.uint8)
     data = np.frombuffer(b"".join([it[0] for it in items]), np.uint8)
-    index = np.array([(0, len(raw), ch, dt, rtc, arr) for raw, ch, dt, rtc, arr in items], np.int64)
+    index = np.array([(0, len(it[0]), *it[1:5]) for it in items], np.int64)
+    status = np.array([it[5] if len(it) > 5 else 0 for it in items], np.uint8)
     lengths = index[:, 1]
     index[1:, 0] = np.cumsum(lengths)[:-1]
-    return data, index
+    return data, index, status
 
 
 def _grid_rows(pid: np.ndarray, max_period: int = 1 << 16) -> tuple[int, int]:
@@ -303,8 +305,8 @@ def _sorted_rates(batches: list, layout: SegmentLayout) -> tuple[dict[int, RateB
 def assemble(section: Section, layout: SegmentLayout) -> Block:
     """Arrays to append for one section, under ``layout``."""
     rates, samples, unplaced = _rates(section.samples, layout)
-    data, index = _packets(section.packets)
-    blk = Block(rates=rates, packet_data=data, packet_index=index, events=_text_block(section.events),
+    data, index, status = _packets(section.packets)
+    blk = Block(rates=rates, packet_data=data, packet_index=index, packet_status=status, events=_text_block(section.events),
                 commands=_text_block(section.commands), samples=samples, unplaced_samples=unplaced)
     firsts = [int(r.time[0]) for r in rates.values() if len(r.time)]
     lasts = [int(r.time[-1]) for r in rates.values() if len(r.time)]

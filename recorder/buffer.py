@@ -34,7 +34,7 @@ class Section:
 
     config: object = None  # the ingest Configuration in force (None: not configured yet)
     new_segment: str | None = None  # reason to start a new segment before writing it
-    packets: list = field(default_factory=list)  # (raw memoryview, channel, data_type, rtc, arrival_ns)
+    packets: list = field(default_factory=list)  # (raw memoryview, channel, data_type, rtc, arrival_ns, status)
     samples: list = field(default_factory=list)  # SampleBatch
     events: list = field(default_factory=list)  # (time_ns, utf-8 JSON line without newline)
     commands: list = field(default_factory=list)
@@ -99,8 +99,8 @@ class RecordBuffer:
             if self.pending_bytes + n > self.max_bytes:
                 self.stats.dropped_packets += 1
                 continue
-            h = p.header
-            sec.packets.append((raw, h.channel_id, h.data_type, h.rtc, arrival_ns))
+            # a Packet (ok or data checksum error) or an ingest ReceivedSpan (truncated, header error)
+            sec.packets.append((raw, p.channel_id, p.data_type, p.rtc, arrival_ns, p.status))
             self.pending_bytes += n + PACKET_OVERHEAD
             sec.nbytes += n + PACKET_OVERHEAD
             self.stats.packets += 1

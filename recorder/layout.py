@@ -23,6 +23,8 @@ catalog version change) therefore starts a new segment.
         limit  (T, P) int8    -2 critical low .. 0 ok .. 2 critical high
     /packets/data   (B,)   uint8   every Chapter 10 packet, back to back, as received
     /packets/index  (N, 6) int64   offset, length, channel, data_type, rtc, arrival_ns
+    /packets/status (N,)   uint8   0 ok, 1 data checksum error, 2 truncated, 3 header error
+                                   (absent in files written before it existed: read as all 0)
     /events/time, /events/end, /events/text     JSON lines (alarms, link, configuration,
     /commands/time, /commands/end, /commands/text   recorder state; command history)
 
@@ -41,6 +43,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from telemetry_formats.ch10.packet import STATUS_NAMES
 
 __all__ = [
     "FORMAT",
@@ -323,6 +327,11 @@ class SegmentLayout:
                                  data=np.frombuffer(self.database_json.encode(), np.uint8)))
         specs.append(DatasetSpec("packets/data", np.dtype(np.uint8), (), PACKET_CHUNK_BYTES,
                                  {"description": "Chapter 10 packets back to back (a .c10 byte stream)"}))
+        specs.append(DatasetSpec("packets/status", np.dtype(np.uint8), (), _chunk_rows(1, 16 << 10),
+                                 {"long_name": "what the packet was when received",
+                                  "flag_values": np.array(sorted(STATUS_NAMES), np.uint8),
+                                  "flag_meanings": " ".join(STATUS_NAMES[k].replace(" ", "_")
+                                                            for k in sorted(STATUS_NAMES))}))
         specs.append(DatasetSpec("packets/index", np.dtype(np.int64), (len(PACKET_INDEX_COLUMNS),),
                                  _chunk_rows(8 * len(PACKET_INDEX_COLUMNS), 64 << 10),
                                  {"columns": list(PACKET_INDEX_COLUMNS),

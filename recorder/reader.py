@@ -249,6 +249,7 @@ class Recording:
             if not n:
                 continue
             index = s.file["packets/index"][:n]
+            status = s.file["packets/status"][:n] if "packets/status" in s.file else np.zeros(n, np.uint8)
             sel = np.ones(n, bool)
             if t0 is not None:
                 sel &= index[:, 5] >= t0
@@ -269,8 +270,8 @@ class Recording:
                 hi = int(index[rows[j], 0] + index[rows[j], 1])
                 buf = data[lo:hi].tobytes()
                 for k in rows[i:j + 1]:
-                    off, length, ch, dt, rtc, arr = (int(x) for x in index[k])
-                    yield RecordedPacket(buf[off - lo:off - lo + length], ch, dt, rtc, arr)
+                    off, length, ch, dt, rtc, arr = (int(x) for x in index[k][:6])
+                    yield RecordedPacket(buf[off - lo:off - lo + length], ch, dt, rtc, arr, int(status[k]))
                 i = j + 1
 
     def write_c10(self, path_or_file, start=None, end=None, *, channels=None) -> int:

@@ -31,6 +31,7 @@ class RecordedPacket:
     data_type: int
     rtc: int
     arrival_ns: int
+    status: int = 0  # telemetry_formats.ch10.packet.STATUS_*: ok, data checksum error, truncated, header error
 
 
 def _iso(ns: int | None) -> str | None:
@@ -121,7 +122,7 @@ class Segment:
                 for ev in reader.feed(data, final=final):
                     if hasattr(ev, "header"):
                         h = ev.header
-                        found.append(RecordedPacket(bytes(ev.raw), h.channel_id, h.data_type, h.rtc, 0))
+                        found.append(RecordedPacket(bytes(ev.raw), h.channel_id, h.data_type, h.rtc, 0, ev.status))
                 if final:
                     break
         self._scanned = found
@@ -155,6 +156,8 @@ class Segment:
         """(usable packet index rows, usable data bytes)."""
         n = self._rows("packets/index")
         nbytes = self._rows("packets/data")
+        if n and "packets/status" in self.file:  # files before the status dataset have none
+            n = min(n, self._rows("packets/status"))
         if n:
             idx = self.file["packets/index"]
             last = idx[n - 1]

@@ -237,6 +237,7 @@ class HDF5Writer:
             idx = blk.packet_index.copy()
             idx[:, 0] += base
             self._extend("packets/data", blk.packet_data)
+            self._extend("packets/status", blk.packet_status)  # before the index: a reader trusts index rows
             self._extend("packets/index", idx)
         for name, r in blk.rates.items():
             p = f"rates/{name}"

@@ -19,12 +19,12 @@ from .ch10.header import RTC_HZ
 from .ch10.mil1553 import DATA_TYPE_1553_F1, decode_1553
 from .ch10.packet import Packet
 from .ch10.pcm import DATA_TYPE_PCM_F1
-from .ch10.reader import DecodeError
+from .ch10.reader import DecodeError, checksum_error_of
 from .ch10.time import DATA_TYPE_TIME_F1, RtcCorrelator, TimeDataError, parse_time_f1
 from .ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
 from .decom import Decommutator
 from .paramdb import ConfigError, from_tmats
-from .tmats import Tmats, parse_tmats
+from .tmats import Tmats, parse_tmats, unclean_reason
 
 __all__ = ["RecordingInspector", "DATA_TYPE_NAMES", "data_type_name"]
 
@@ -164,6 +164,10 @@ class RecordingInspector:
 
     def _packet(self, p: Packet) -> None:
         h = p.header
+        damage = checksum_error_of(p)
+        if damage is not None:  # decoded all the same, and reported
+            self.errors.append(damage)
+            self._chan(h.channel_id).data_checksum_errors += 1
         self.packets += 1
         self.total_bytes += h.packet_length
         ch = self._chan(h.channel_id)
@@ -202,10 +206,16 @@ class RecordingInspector:
         try:
             pkt = parse_tmats_packet(p.body)
         except Exception as exc:  # noqa: BLE001 - any construct failure is a reportable error
-            self._error(DecodeError(p.offset, f"undecodable TMATS packet: {exc}", 0, p.channel_id))
+            self._error(DecodeError(p.offset, f"undecodable TMATS packet: {exc}", 0, p.channel_id, kind="tmats"))
             return
-        self.tmats = parse_tmats(pkt.text)
-        t = self.tmats
+        t = parse_tmats(pkt.text)
+        if p.checksum_error is not None:
+            unclean = unclean_reason(pkt.text, t)
+            if unclean is not None:
+                self.errors.append(DecodeError(p.offset, f"TMATS with a bad data checksum not used: {unclean}", 0,
+                                               p.channel_id, kind="tmats"))
+                return
+        self.tmats = t
         self._decoms.clear()
         self.tmats_info = {
             "irig106_version_csdw": pkt.version,
@@ -229,6 +239,9 @@ class RecordingInspector:
             "measurements": len(t.measurements),
             "conversions": len(t.conversions),
             "problems": t.problems[:20],
+            # set when the setup record in use came in a packet whose data checksum failed
+            "data_checksum_error": p.checksum_error,
+            "offset": p.offset,
         }
 
     def _time(self, p: Packet) -> None:
@@ -236,7 +249,7 @@ class RecordingInspector:
             tf = parse_time_f1(p)
             utc = tf.utc_ns(tf.year if tf.year is not None else self.year)
         except (TimeDataError, ValueError, TypeError) as exc:
-            self._error(DecodeError(p.offset, f"bad time packet: {exc}", 0, p.channel_id))
+            self._error(DecodeError(p.offset, f"bad time packet: {exc}", 0, p.channel_id, kind="time"))
             return
         self.clock.observe(p.header.rtc, utc)
         if self.first_time is None:
@@ -283,7 +296,7 @@ class RecordingInspector:
             "decode_errors": s.errors,
         }
         for e in res.errors:
-            self.errors.append(DecodeError(e.offset, e.reason, 0, e.channel_id))
+            self.errors.append(DecodeError(e.offset, e.reason, 0, e.channel_id, kind="pcm"))
 
     def _channel_report(self, ch: ChannelStats, tables: dict[int, dict]) -> dict:
         out = ch.as_dict(self.clock)
@@ -303,9 +316,11 @@ class RecordingInspector:
             "packets": self.packets,
             "channels": [self._channel_report(c, tables) for _, c in sorted(self.channels.items())],
             "errors": [
-                {"offset": e.offset, "channel_id": e.channel_id, "length": e.length, "reason": e.reason}
+                {"offset": e.offset, "channel_id": e.channel_id, "length": e.length, "reason": e.reason,
+                 "kind": e.kind}
                 for e in self.errors
             ],
+            "data_checksum_errors": sum(c.data_checksum_errors for c in self.channels.values()),
             "error_count": len(self.errors),
             "tmats": self.tmats_info,
             "time": {

@@ -345,6 +345,16 @@ def _conversions(values: dict[str, str]) -> dict[str, Conversion]:
     return out
 
 
+def unclean_reason(text: str, tmats: Tmats) -> str | None:
+    """Why a setup record's text does not parse cleanly (non-ASCII bytes, a chunk that is no
+    attribute), or None. A TMATS packet whose data checksum failed is used only when clean."""
+    if "\ufffd" in text:
+        return "its text holds bytes that are not ASCII"
+    if tmats.problems:
+        return f"its text does not parse cleanly ({tmats.problems[0]})"
+    return None
+
+
 def parse_tmats(text: str | bytes) -> Tmats:
     """Parse a TMATS setup record. Never raises; see ``Tmats.problems``."""
     if isinstance(text, (bytes, bytearray, memoryview)):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from telemetry_formats.ch10.header import HEADER_SIZE, build_header, parse_header
 from telemetry_formats.ch10.packet import MAX_PACKET_LENGTH, Packet, build_packet, rebuild_packet
-from telemetry_formats.ch10.reader import DecodeError, PacketReader, iter_packets
+from telemetry_formats.ch10.reader import DecodeError, PacketReader, checksum_error_of, iter_packets
 
 # --------------------------------------------------------------------------- helpers
 
@@ -117,17 +117,32 @@ def test_false_sync_in_garbage_is_skipped():
     ]
 
 
-def test_data_checksum_error_reported_and_skipped():
+def test_data_checksum_error_flagged_and_packet_kept():
     a, bad, c = pkt(1), corrupt_data_checksum(pkt(7, size=40)), pkt(3)
     data = a + bad + c
     events = list(iter_packets(data))
+    assert_accounted(data, events)
+    assert all(isinstance(e, Packet) for e in events)
+    damaged = events[1]
+    assert bytes(damaged.raw) == bad and damaged.offset == len(a) and damaged.channel_id == 7
+    assert "data checksum mismatch" in damaged.checksum_error and damaged.status == 1
+    assert events[0].checksum_error is None and events[0].status == 0
+    report = checksum_error_of(damaged)
+    assert (report.offset, report.length, report.channel_id, report.kind) == (len(a), len(bad), 7, "data_checksum")
+    assert checksum_error_of(events[0]) is None
+
+
+def test_data_checksum_error_refused_when_strict():
+    a, bad, c = pkt(1), corrupt_data_checksum(pkt(7, size=40)), pkt(3)
+    data = a + bad + c
+    events = list(iter_packets(data, strict_checksums=True))
     assert_accounted(data, events)
     assert isinstance(events[0], Packet) and isinstance(events[2], Packet)
     err = events[1]
     assert isinstance(err, DecodeError)
     assert (err.offset, err.length, err.channel_id) == (len(a), len(bad), 7)
     assert "data checksum mismatch" in err.reason
-    assert err.data == bad
+    assert err.data == bad and err.kind == "data_checksum" and err.is_packet and err.status == 1
     assert "channel 7" in str(err)
 
 
@@ -319,8 +334,8 @@ def test_real_headers_agree_with_pychapter10(sample_dir, name):
     pychapter10 is only right on part of this, so the comparison is limited to
     where it is: it drops packets that have a secondary header (it reads those 12
     bytes twice; none of these files has one, which is asserted), it does not
-    verify data checksums (it would return bad.c10's corrupt packet at 6716 as
-    good) and it stops with NotImplementedError at garbage. So it is run on each
+    verify data checksums (it returns bad.c10's corrupt packet at 6716, as our
+    reader now does, flagged) and it stops with NotImplementedError at garbage. So it is run on each
     error-free run of packets separately, and must return exactly those packets.
     """
     chapter10 = pytest.importorskip("chapter10")
@@ -350,7 +365,7 @@ def test_real_headers_agree_with_pychapter10(sample_dir, name):
                 b.header_checksum,
             )
             compared += 1
-    assert compared == {"pcm.c10": 53, "discrete.c10": 83, "bad.c10": 92}[name]
+    assert compared == {"pcm.c10": 53, "discrete.c10": 83, "bad.c10": 93}[name]
 
 
 @pytest.mark.parametrize("name", ["pcm.c10", "discrete.c10", "bad.c10"])
@@ -370,9 +385,10 @@ def test_real_headers_rebuild_identically(sample_dir, name):
 @pytest.mark.parametrize("name", ["pcm.c10", "discrete.c10", "bad.c10"])
 def test_real_packets_rebuild_identically(sample_dir, name):
     """Whole packets rebuild byte for byte, except where the recorder used more
-    filler than the 0-3 bytes build_packet emits (two packets of discrete.c10)."""
+    filler than the 0-3 bytes build_packet emits (two packets of discrete.c10). A packet
+    with a bad data checksum rebuilds with a correct one, so it is left out (strict)."""
     data = _read(sample_dir, name)
-    packets, _ = split(iter_packets(data))
+    packets, _ = split(iter_packets(data, strict_checksums=True))
     mismatched = []
     for p in packets:
         h = p.header
@@ -385,9 +401,19 @@ def test_real_packets_rebuild_identically(sample_dir, name):
     assert mismatched == ([0, 28196] if name == "discrete.c10" else [])
 
 
-def test_bad_file_errors_and_resync(sample_dir):
+def test_bad_file_damaged_packet_kept(sample_dir):
     data = _read(sample_dir, "bad.c10")
     events = list(iter_packets(data))
+    assert_accounted(data, events)
+    packets, errors = split(events)
+    assert len(packets) == 93 and len(errors) == 1 and errors[0].kind == "header" and not errors[0].is_packet
+    (damaged,) = [p for p in packets if p.checksum_error]
+    assert (damaged.offset, damaged.channel_id, len(damaged.raw)) == (6716, 3, 3168)
+
+
+def test_bad_file_errors_and_resync(sample_dir):
+    data = _read(sample_dir, "bad.c10")
+    events = list(iter_packets(data, strict_checksums=True))
     assert_accounted(data, events)
     packets, errors = split(events)
     assert len(errors) == 2

@@ -56,9 +56,14 @@ def test_inspect_damaged_file_reports_offsets_and_reasons(sample_dir):
     reasons = {(e["offset"], e["channel_id"]): e["reason"] for e in r["errors"]}
     assert "data checksum mismatch" in reasons[(6716, 3)]
     assert any(off == 9884 for off, _ in reasons)
-    assert r["packets"] == 92
-    # every byte is accounted for: packets plus reported bad spans
+    assert r["packets"] == 93  # the packet with the bad data checksum is decoded, and reported
+    assert r["data_checksum_errors"] == 1
+    assert next(c for c in r["channels"] if c["channel_id"] == 3)["data_checksum_errors"] == 1
+    # every byte is accounted for: packets plus reported bad spans (the damaged packet once)
     assert r["bytes"] == (sample_dir / "bad.c10").stat().st_size
+    strict = json.loads(run("inspect", str(sample_dir / "bad.c10"), "--json", "--strict-checksums").stdout)
+    assert strict["packets"] == 92 and strict["data_checksum_errors"] == 1 and strict["strict_checksums"]
+    assert strict["bytes"] == r["bytes"]
 
 
 def test_truncated_last_packet_is_reported_not_fatal(sample_dir, tmp_path):

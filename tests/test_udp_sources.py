@@ -45,7 +45,7 @@ def test_the_reader_takes_every_waiting_datagram_at_once_up_to_its_batch():
 
     async def main():
         got: list[bytes] = []
-        reader, port = await open_udp_endpoint("127.0.0.1", 0, lambda data, t: got.append(data))
+        reader, port = await open_udp_endpoint("127.0.0.1", 0, lambda data, t, sender: got.append(data))
         reader.batch = 8
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             for i in range(12):

@@ -58,8 +58,8 @@ class Feeder:
         except (BrokenPipeError, ValueError, OSError):
             self.stop.set()
 
-    def on_datagram(self, data: bytes, arrival_ns: int) -> None:
-        for b in self.ingest.receive(data, arrival_ns).samples:
+    def on_datagram(self, data: bytes, arrival_ns: int, sender=None) -> None:
+        for b in self.ingest.receive(data, arrival_ns, sender).samples:
             self.seq += 1
             self.write(b"D", encode_batch(self.seq, arrival_ns, b))
 

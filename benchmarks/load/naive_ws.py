@@ -43,8 +43,8 @@ class Naive:
         self.deliveries = 0
         self.started = time.time_ns()
 
-    def on_datagram(self, data: bytes, arrival_ns: int) -> None:
-        res = self.ingest.receive(data, arrival_ns)
+    def on_datagram(self, data: bytes, arrival_ns: int, sender=None) -> None:
+        res = self.ingest.receive(data, arrival_ns, sender)
         if self.server is None:
             return
         for b in res.samples:

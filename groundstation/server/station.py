@@ -23,6 +23,7 @@ from ..catalog import Catalog
 from ..console.hub import Hub
 from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
+from ..ingest.notices import IngestNotices
 from ..logs import flush_log_summaries, log_event, log_throttled
 from ..metrics import Metrics
 from .api import RequestRates
@@ -65,6 +66,7 @@ class StationConfig:
     ping_timeout_s: float = 5.0
     console_max_behind_s: float = 10.0  # a console behind this long is closed with 4008 (Outbox)
     udp_sources: list[str] | None = None  # addresses/networks allowed to send telemetry; None = any
+    strict_checksums: bool = False  # refuse (not decode) packets whose data checksum fails; recorded either way
     role: str = "standalone"  # standalone (in-process bus), ingest or edge (Redis bus; docs/deploy.md)
     redis_url: str | None = None
     bus_prefix: str = "gs"  # Redis key and channel namespace: one per station sharing a Redis
@@ -90,7 +92,9 @@ class GroundStation:
         self.config = config
         self.metrics = Metrics()
         self.ingest = Ingest(params=config.params, channel_id=config.channel_id,
-                             on_log=lambda ev, f: log_throttled(ev, ev, logging.INFO, **f))
+                             on_log=lambda ev, f: log_throttled(ev, ev, logging.INFO, **f),
+                             strict_checksums=config.strict_checksums)
+        self.notices = IngestNotices(strict_checksums=config.strict_checksums)
         self.link = LinkMonitor(config.link_timeout_s, now_ns())
         self.hub = Hub(Catalog(), now_ns=now_ns())
         self.hub.on_close = self._close_slow
@@ -117,10 +121,10 @@ class GroundStation:
         self.verifier = TokenVerifier(config.secret) if config.secret else None
 
     # -- data path --------------------------------------------------------------
-    def on_datagram(self, data: bytes, arrival_ns: int | None = None) -> None:
+    def on_datagram(self, data: bytes, arrival_ns: int | None = None, sender: tuple | None = None) -> None:
         arrival_ns = arrival_ns or now_ns()
         t0 = time.perf_counter()
-        res = self.ingest.receive(data, arrival_ns)
+        res = self.ingest.receive(data, arrival_ns, sender)
         self._after(res, arrival_ns, len(data))
         self.metrics.decode_seconds.observe(time.perf_counter() - t0)
 
@@ -149,8 +153,12 @@ class GroundStation:
             m.frames.inc(res.frames)
         if res.errors:
             m.decode_errors.inc(len(res.errors))
+            for e in res.errors:
+                m.decode_error(getattr(e, "kind", "other"))
             for e in res.errors[:5]:  # the first few per kind of reason in full, then a summary
-                log_throttled("decode_error", _reason_kind(e), logging.INFO, reason=e)
+                log_throttled("decode_error", _reason_kind(str(e)), logging.INFO, reason=e)
+        if res.senders or res.packets:
+            self.notices.observe(res, arrival_ns)
         for listener in self.packet_listeners:
             listener(res, arrival_ns)
         stats = self.ingest.stats
@@ -191,6 +199,9 @@ class GroundStation:
         changed = self.link.check(now)
         if changed is not None:
             self._link_changed(changed)
+        for ev in self.notices.due(now):  # damaged packets, UDP senders: at most one of each a second
+            log_event(ev["type"], logging.WARNING, message=ev["message"])
+            self.hub.broadcast(ev, now)
         if self.udp_sources.refused != self._refused_seen:
             log_event("udp_source_refused", logging.WARNING, refused=self.udp_sources.refused - self._refused_seen,
                       last=self.udp_sources.last_refused)
@@ -248,7 +259,7 @@ class GroundStation:
         def on_event(ev: dict, t_ns: int) -> None:
             if ev.get("type") == "command":
                 rec.on_command(ev["record"], t_ns)
-            elif ev.get("type") in ("alarm", "link", "authority", "arm", "recorder"):
+            elif ev.get("type") in ("alarm", "link", "authority", "arm", "recorder", "integrity", "udp_sender"):
                 rec.on_event(ev, t_ns)
 
         self.hub.event_listeners.append(on_event)
@@ -273,6 +284,7 @@ class GroundStation:
 
     def health(self) -> dict:
         s = self.ingest.stats
+        udp = self.ingest.udp.stats
         cfg = self.ingest.config
         return {
             "status": "ok",
@@ -284,8 +296,11 @@ class GroundStation:
             "connections": {"open": self.connection_limiter.total, "max": self.config.max_connections or None,
                             "refused": self.connection_limiter.refused},
             "ingest": s.as_dict(),
-            "udp": {"gaps": self.ingest.udp.stats.gaps, "lost": self.ingest.udp.stats.lost_datagrams,
-                    "refused_sources": self.udp_sources.refused, "last_refused_source": self.udp_sources.last_refused},
+            "udp": {"gaps": udp.gaps, "lost": udp.lost_datagrams, "duplicates": udp.duplicates,
+                    "refused_sources": self.udp_sources.refused, "last_refused_source": self.udp_sources.last_refused,
+                    **self.ingest.udp.status(limit=4)},
+            "integrity": {"checksum_errors": s.checksum_errors, "damaged_spans": s.damaged_spans,
+                          "strict_checksums": self.config.strict_checksums},
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "bus": self.bus.status() if self.bus is not None else None,
         }

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["open_udp_endpoint", "SourceFilter", "UdpReader"]
+__all__ = ["open_udp_endpoint", "SourceFilter", "UdpReader", "set_receive_buffer"]
 
 
 class SourceFilter:
@@ -41,6 +41,7 @@ class SourceFilter:
 
 
 MAX_DATAGRAM = 65_535
+DatagramHandler = Callable[[bytes, int, tuple], None]  # (datagram, arrival ns, sender address)
 
 
 class UdpReader:
@@ -51,7 +52,7 @@ class UdpReader:
     socket for as many iterations as there are datagrams, and the data the next tick
     sends is older than it need be. Draining keeps the ingest current."""
 
-    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, int], None], sources: SourceFilter,
+    def __init__(self, sock: socket.socket, on_datagram: DatagramHandler, sources: SourceFilter,
                  batch: int = 32) -> None:
         self.sock = sock
         self.on_datagram = on_datagram
@@ -71,7 +72,7 @@ class UdpReader:
             except OSError:  # ICMP errors on loopback etc.: the socket stays usable
                 continue
             if sources.networks is None or sources.allows(addr[0]):
-                self.on_datagram(data, time.time_ns())
+                self.on_datagram(data, time.time_ns(), addr)
 
     def close(self) -> None:
         if not self._closed:
@@ -80,16 +81,32 @@ class UdpReader:
             self.sock.close()
 
 
-async def open_udp_endpoint(host: str, port: int, on_datagram: Callable[[bytes, int], None],
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python does not name it
+
+
+def set_receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a ``size``-byte receive buffer; returns what the kernel gave.
+
+    ``SO_RCVBUF`` is capped at ``net.core.rmem_max`` (often 208 KiB to 4 MiB), which a
+    stall of a few hundred milliseconds under a datagram flood overruns; a process with
+    CAP_NET_ADMIN gets the full size with ``SO_RCVBUFFORCE``. Otherwise raise
+    ``net.core.rmem_max`` (docs/deploy.md)."""
+    for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            break
+        except OSError:
+            continue
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
+async def open_udp_endpoint(host: str, port: int, on_datagram: DatagramHandler,
                             rcvbuf: int = 16 << 20,
                             sources: SourceFilter | None = None) -> tuple[UdpReader, int]:
     """Bind ``host:port`` (port 0 = any free port); returns the reader (``close()``) and the bound port."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    except OSError:
-        pass
+    set_receive_buffer(sock, rcvbuf)
     sock.bind((host, port))
     sock.setblocking(False)
     return UdpReader(sock, on_datagram, sources or SourceFilter(None)), sock.getsockname()[1]

@@ -24,11 +24,20 @@ from .header import (
     parse_secondary_header,
 )
 
-__all__ = ["Packet", "PacketError", "build_packet", "parse_packet", "MAX_PACKET_LENGTH"]
+__all__ = ["Packet", "PacketError", "build_packet", "parse_packet", "MAX_PACKET_LENGTH",
+           "STATUS_OK", "STATUS_DATA_CHECKSUM", "STATUS_TRUNCATED", "STATUS_HEADER", "STATUS_NAMES"]
 
 # The standard caps packets at 512 KiB; allow some slack for non-conforming recorders
 # while still refusing absurd lengths from a corrupt header.
 MAX_PACKET_LENGTH = 1 << 24
+
+# What a span of received bytes was, as the raw archive records it (docs/recording.md).
+STATUS_OK = 0  # a packet, every check passed
+STATUS_DATA_CHECKSUM = 1  # a packet whose data checksum failed (decoded all the same)
+STATUS_TRUNCATED = 2  # a valid header, fewer bytes than its packet length
+STATUS_HEADER = 3  # starts with the sync pattern, but the header (or its lengths) is unusable
+STATUS_NAMES = {STATUS_OK: "ok", STATUS_DATA_CHECKSUM: "data checksum error", STATUS_TRUNCATED: "truncated",
+                STATUS_HEADER: "header error"}
 
 
 class PacketError(ValueError):
@@ -48,14 +57,24 @@ class Packet:
     raw: memoryview
     secondary: dict | None = None
     offset: int = 0  # where the packet starts in its stream or file
+    checksum_error: str | None = None  # why the data checksum failed, if it did (the packet is still decoded)
 
     @property
     def channel_id(self) -> int:
         return self.header.channel_id
 
     @property
+    def status(self) -> int:
+        """``STATUS_OK``, or ``STATUS_DATA_CHECKSUM`` when the data checksum failed."""
+        return STATUS_OK if self.checksum_error is None else STATUS_DATA_CHECKSUM
+
+    @property
     def data_type(self) -> int:
         return self.header.data_type
+
+    @property
+    def rtc(self) -> int:
+        return self.header.rtc
 
     @property
     def csdw(self) -> int:
@@ -77,12 +96,14 @@ def packet_layout(header: Header) -> tuple[int, int, int]:
 
 
 def parse_packet(buf: bytes | memoryview, offset: int = 0, *, verify_data: bool = True,
-                 header: Header | None = None, stream_offset: int | None = None) -> Packet:
+                 header: Header | None = None, stream_offset: int | None = None,
+                 flag_checksum: bool = False) -> Packet:
     """Parse the packet at ``offset``; raise ``HeaderError``/``PacketError`` if it is bad.
 
     The returned views reference ``buf`` without copying. ``header``: the header at
     ``offset``, already parsed and verified by the caller. ``stream_offset``: the
-    packet's ``offset`` to report (default ``offset``).
+    packet's ``offset`` to report (default ``offset``). ``flag_checksum``: a data
+    checksum mismatch is noted in ``Packet.checksum_error`` instead of raised.
     """
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)
     if header is None:
@@ -103,14 +124,16 @@ def parse_packet(buf: bytes | memoryview, offset: int = 0, *, verify_data: bool 
     if header.secondary_header:
         secondary = parse_secondary_header(mv, header.secondary_time_format, offset + HEADER_SIZE)
     body = mv[offset + body_off : offset + body_off + header.data_length]
+    problem = None
     if cks and verify_data:
         stored = int.from_bytes(mv[end - cks : end], "little")
         computed = data_checksum(header.checksum_type, mv[offset + body_off : end - cks])
         if stored != computed:
-            raise PacketError(
-                f"data checksum mismatch: stored 0x{stored:0{2 * cks}X}, computed 0x{computed:0{2 * cks}X}"
-            )
-    return Packet(header, body, mv[offset:end], secondary, offset if stream_offset is None else stream_offset)
+            problem = f"data checksum mismatch: stored 0x{stored:0{2 * cks}X}, computed 0x{computed:0{2 * cks}X}"
+            if not flag_checksum:
+                raise PacketError(problem)
+    return Packet(header, body, mv[offset:end], secondary, offset if stream_offset is None else stream_offset,
+                  problem)
 
 
 def build_packet(

@@ -1,9 +1,15 @@
 """Sans-I/O Chapter 10 stream reader: bytes in, packets and decode errors out.
 
 Never raises on bad input. Anything that is not a valid packet becomes a
-``DecodeError`` with its offset, channel (when the header was readable), reason
-and the skipped bytes; reading resumes at the next 0xEB25 whose header checksum
-is valid.
+``DecodeError`` with its offset, channel (when the header was readable), reason,
+reason class (``kind``) and the skipped bytes; reading resumes at the next 0xEB25
+whose header checksum is valid.
+
+A packet whose data checksum fails (its header is valid, its lengths agree) is
+still a packet: it is returned with ``Packet.checksum_error`` set, for the
+caller to decode, report and keep -- recorders in the field write bad data
+checksums, and the data is usually fine. ``strict_checksums=True`` turns such a
+packet into a ``DecodeError`` of kind ``"data_checksum"`` instead.
 """
 
 from __future__ import annotations
@@ -12,9 +18,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .header import HEADER_SIZE, HeaderError, parse_header
-from .packet import MAX_PACKET_LENGTH, Packet, PacketError, parse_packet
+from .packet import (
+    MAX_PACKET_LENGTH,
+    STATUS_DATA_CHECKSUM,
+    STATUS_HEADER,
+    STATUS_TRUNCATED,
+    Packet,
+    PacketError,
+    parse_packet,
+)
 
-__all__ = ["DecodeError", "PacketReader", "iter_packets"]
+__all__ = ["DecodeError", "PacketReader", "iter_packets", "checksum_error_of", "ERROR_KINDS"]
+
+# Reason classes of a DecodeError (bounded: metrics label by them).
+ERROR_KINDS = ("header", "truncated", "length", "data_checksum")
+_KIND_STATUS = {"header": STATUS_HEADER, "truncated": STATUS_TRUNCATED, "length": STATUS_HEADER,
+                "data_checksum": STATUS_DATA_CHECKSUM}
 
 _SYNC_BYTES = b"\x25\xeb"
 
@@ -28,10 +47,29 @@ class DecodeError:
     length: int = 0
     channel_id: int | None = None
     data: bytes = b""
+    kind: str = "header"  # ERROR_KINDS from the reader (no valid header = garbage, truncated, bad lengths,
+    # data checksum); decoders above it use "tmats", "time", "pcm"
 
     def __str__(self) -> str:
         ch = f" channel {self.channel_id}" if self.channel_id is not None else ""
         return f"offset {self.offset}{ch}: {self.reason} ({self.length} bytes)"
+
+    @property
+    def is_packet(self) -> bool:
+        """True when the span starts with a valid packet header (a damaged packet, not garbage)."""
+        return self.kind in ("truncated", "length", "data_checksum")
+
+    @property
+    def status(self) -> int:
+        """The raw archive status of these bytes (``telemetry_formats.ch10.packet.STATUS_*``)."""
+        return _KIND_STATUS.get(self.kind, STATUS_HEADER)
+
+
+def checksum_error_of(p: Packet) -> DecodeError | None:
+    """A packet's data checksum failure as a ``DecodeError`` (for reports), or None."""
+    if p.checksum_error is None:
+        return None
+    return DecodeError(p.offset, p.checksum_error, len(p.raw), p.channel_id, kind="data_checksum")
 
 
 def _find_next_header(buf: memoryview, start: int) -> int:
@@ -50,14 +88,14 @@ def _find_next_header(buf: memoryview, start: int) -> int:
 
 
 def iter_packets(
-    buf: bytes | memoryview, base_offset: int = 0, *, final: bool = True
+    buf: bytes | memoryview, base_offset: int = 0, *, final: bool = True, strict_checksums: bool = False
 ) -> Iterator[Packet | DecodeError]:
     """Yield every packet and decode error in ``buf``.
 
     With ``final=False`` a trailing incomplete packet is not reported; the caller
     learns how much was consumed from ``PacketReader``.
     """
-    reader = PacketReader()
+    reader = PacketReader(strict_checksums=strict_checksums)
     yield from reader.feed(buf, final=final, base_offset=base_offset)
 
 
@@ -70,7 +108,8 @@ class PacketReader:
 
     MAX_ERROR_BYTES = 1 << 16  # bytes of a bad span kept in its DecodeError
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict_checksums: bool = False) -> None:
+        self.strict_checksums = strict_checksums
         self._buf = b""
         self._base = 0  # stream offset of self._buf[0]
         self._junk_start: int | None = None  # stream offset where unreported garbage began
@@ -142,15 +181,17 @@ class PacketReader:
                 nxt = _find_next_header(memoryview(buf), pos + HEADER_SIZE)
                 stop = n if nxt < 0 else nxt
                 reason = f"truncated packet: {stop - pos} of {header.packet_length} bytes"
-                events.append(self._error(buf, pos, stop, reason, header.channel_id))
+                events.append(self._error(buf, pos, stop, reason, header.channel_id, "truncated"))
                 if nxt < 0:
                     return n
                 pos = nxt
                 continue
             try:
-                packet = parse_packet(mv, pos, header=header, stream_offset=self._base + pos)
+                packet = parse_packet(mv, pos, header=header, stream_offset=self._base + pos,
+                                      flag_checksum=not self.strict_checksums)
             except (HeaderError, PacketError) as exc:
-                events.append(self._error(buf, pos, end, str(exc), header.channel_id))
+                kind = "data_checksum" if "data checksum" in str(exc) else "length"
+                events.append(self._error(buf, pos, end, str(exc), header.channel_id, kind))
                 pos = end
                 continue
             events.append(packet)
@@ -183,11 +224,13 @@ class PacketReader:
         )
         self._junk_start, self._junk_len, self._junk = None, 0, bytearray()
 
-    def _error(self, buf: bytes, start: int, end: int, reason: str, channel: int | None = None) -> DecodeError:
+    def _error(self, buf: bytes, start: int, end: int, reason: str, channel: int | None, kind: str) -> DecodeError:
+        # A damaged packet's bytes are kept whole (it is passed on and archived as received).
         return DecodeError(
             offset=self._base + start,
             reason=reason,
             length=end - start,
             channel_id=channel,
-            data=bytes(buf[start : min(end, start + self.MAX_ERROR_BYTES)]),
+            data=bytes(buf[start:end]),
+            kind=kind,
         )

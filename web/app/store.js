@@ -121,6 +121,17 @@ export class Store {
     this.dirty.status = true;
   }
 
+  /** Packets with a bad data checksum arrived (decoded, or refused with --strict-checksums). */
+  _on_integrity(m) {
+    this.note(m.message || "packets with a bad data checksum", "warn");
+  }
+
+  /** A UDP sender appeared, started over or was forgotten. */
+  _on_udp_sender(m) {
+    const c = m.counts || {};
+    this.note(m.message || "UDP sender change", c.restart || c.evicted ? "warn" : "info");
+  }
+
   /** Telemetry of a subscription went missing on the way (edge node): a break in its charts. */
   _on_gap(m) {
     for (const s of this.seriesOfSub(m.sub)) s.markBreak();

@@ -33,6 +33,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
 
 from telemetry_formats.ch10.header import HeaderError, parse_header
+from telemetry_formats.ch10.transfer import FORMAT_1, detect_format
 from telemetry_formats.ch10.udp import (
     FULL_HEADER_SIZE,
     SEGMENTED_HEADER_SIZE,
@@ -97,14 +98,29 @@ _STAT_NAMES = tuple(f.name for f in fields(UdpStats))
 
 
 def _is_first_segment(datagram: bytes) -> bool:
-    """A segmented datagram carrying the start (offset 0, with the packet header) of a packet."""
+    """A format 1 segment carrying the start (offset 0, with the packet header) of a packet."""
     return (datagram[0] >> 4 == TYPE_SEGMENTED and len(datagram) > SEGMENTED_HEADER_SIZE
             and datagram[8:12] == b"\0\0\0\0")
 
 
+def _format1_sequence(datagram: bytes) -> int | None:
+    """The sequence number of a format 1 datagram (bytes 1-3); None for formats 2 and 3, whose
+    sequence state the receiver keeps by itself (per format and, in format 3, per source ID)."""
+    if len(datagram) < FULL_HEADER_SIZE or datagram[0] & 0x0F != VERSION:
+        return None
+    if datagram[0] not in (0x01, 0x11) or detect_format(datagram) != FORMAT_1:
+        return None
+    return int.from_bytes(datagram[1:4], "little")
+
+
 def _add_stats(total: UdpStats, part: UdpStats) -> None:
     for name in _STAT_NAMES:
-        setattr(total, name, getattr(total, name) + getattr(part, name))
+        mine, theirs = getattr(total, name), getattr(part, name)
+        if isinstance(mine, dict):  # counts by key (datagrams per transfer format)
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        else:
+            setattr(total, name, mine + theirs)
 
 
 class SenderTable:
@@ -146,7 +162,7 @@ class SenderTable:
         notes: list[SenderNote] = []
         events: list[Event] = []
         crc = zlib.crc32(datagram)
-        seq = int.from_bytes(datagram[1:4], "little") if len(datagram) >= 4 and datagram[0] & 0x0F == VERSION else None
+        seq = _format1_sequence(datagram)
         s = self._senders.get(sender)
         if s is None:
             return self._first(sender, datagram, seq, crc)
@@ -172,7 +188,8 @@ class SenderTable:
         (a sender first heard mid-packet loses that packet, which it could not complete anyway)."""
         rx = self._receiver()
         events = rx.receive(datagram)
-        if not rx.stats.packets and (rx.stats.malformed or not _is_first_segment(datagram)):
+        starts = _is_first_segment(datagram) if seq is not None else rx.holds_partial()  # formats 2, 3
+        if not rx.stats.packets and (rx.stats.malformed or not starts):
             _add_stats(self._retired, rx.stats)
             self.unknown_junk += 1
             return [], events

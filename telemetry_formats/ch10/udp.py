@@ -187,6 +187,10 @@ class UdpReceiver:
                        bytes(payload), events)
         return events
 
+    def holds_partial(self) -> bool:
+        """True while part of a packet waits for the rest (segments, or a format 3 packet running on)."""
+        return bool(self._partials) or any(s.pending for s in self._streams.values())
+
     def _sequence(self, fmt: int, source: int, modulus: int) -> SequenceTracker:
         st = self.stats
         st.formats[fmt] = st.formats.get(fmt, 0) + 1

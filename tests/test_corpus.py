@@ -1,8 +1,9 @@
 """The corpus test: every real file the repository carries, through inspect, live ingest and record -> export.
 
 Files: tests/data/ch10/*.c10, pcm.c10 with its TMATS packet's data checksum made wrong
-(tests/damaged.py) and pcm.c10 with its last packet cut short, and any capture under tests/data/captures/ (when this tree's inspect
-reads captures; skipped otherwise). For each:
+(tests/damaged.py) and pcm.c10 with its last packet cut short; captures of them made with the
+project's own transfer-format writer (formats 1, 2 and 3, pcap and pcapng, whole and IP-fragmented
+datagrams), and any capture under tests/data/captures/. For each:
 
 - ``inspect`` (the CLI, in-process): no exception; every byte is a packet or a reported
   span; every garbage span and every damaged packet is an error with offset and reason.
@@ -28,7 +29,7 @@ import pytest
 
 import recorder
 from groundstation.cli import main
-from telemetry_formats.ch10.packet import STATUS_OK, Packet
+from telemetry_formats.ch10.packet import Packet
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
 from telemetry_formats.ch10.reader import DecodeError, iter_packets
 from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
@@ -241,24 +242,64 @@ def test_pychapter10_agrees_on_packets_per_channel_and_pcm_frames(corpus_file, c
 
 
 # -- captures ------------------------------------------------------------------------------------------
+# Captures made here from the real recordings with the project's own transfer-format writer
+# (groundstation capture), in each transfer format and both containers, plus any capture file
+# under tests/data/captures/.
+
+CAPTURE_SPECS = [  # (recording, transfer format, container, max datagram, MTU)
+    ("pcm.c10", 1, "pcap", 65000, None),
+    ("pcm.c10", 1, "pcapng", 1472, None),
+    ("pcm.c10", 2, "pcapng", 65000, 1500),
+    ("pcm.c10", 3, "pcap", 8000, 1500),
+    ("discrete.c10", 1, "pcap", 1472, None),
+    ("pcm-bad-tmats-checksum.c10", 1, "pcap", 65000, None),
+]
 
 
-@pytest.mark.parametrize("capture", _captures(), ids=lambda p: p.name)
-def test_captures(capture, tmp_path, capsys):
-    """A capture file goes through inspect, live ingest and export when this tree reads captures."""
-    r = _inspect(capture, capsys)
-    if not any(k in r for k in ("capture", "format", "container")):
-        pytest.skip("this tree's inspect reads capture files as Chapter 10 bytes (no capture support)")
+def _capture_ids() -> list[str]:
+    return [f"{c}-f{f}-{k}-{d}" + (f"-mtu{m}" if m else "") for c, f, k, d, m in CAPTURE_SPECS] + [
+        p.name for p in _captures()]
+
+
+@pytest.fixture(scope="module")
+def capture(request, tmp_path_factory) -> tuple[Path, list[bytes] | None]:
+    """(the capture file, the packets it must give back, or None for a stored capture)."""
+    from groundstation.capture_writer import write_capture
+
+    i = _capture_ids().index(request.param)
+    if i >= len(CAPTURE_SPECS):
+        return _captures()[i - len(CAPTURE_SPECS)], None
+    name, fmt, container, max_datagram, mtu = CAPTURE_SPECS[i]
+    folder = tmp_path_factory.mktemp("captures")
+    source = folder / name
+    if name in GENERATED:
+        source.write_bytes(pcm_with_bad_tmats_checksum(DATA / "ch10")[0])
+    else:
+        source = DATA / "ch10" / name
+    out = folder / f"{request.param}.{container}"
+    write_capture(source, out, transfer_format=fmt, max_datagram=max_datagram, mtu=mtu)
+    spans, _, _ = _spans(source.read_bytes())
+    return out, [raw for raw, _ in spans]
+
+
+@pytest.mark.parametrize("capture", _capture_ids(), indirect=True)
+def test_captures_through_inspect_live_ingest_and_export(capture, tmp_path, capsys):
+    """packets in the capture = packets inspect counts = packets archived = packets exported, byte for byte."""
+    path, packets = capture
+    r = _inspect(path, capsys)
+    assert r["input"] in ("pcap", "pcapng") and r["capture"]["problem_count"] == 0, r["capture"]["problems"][:5]
     for e in r["errors"]:
         assert isinstance(e["offset"], int) and e["reason"].strip()
+    if packets is not None:
+        assert r["packets"] == len(packets)
     folder = tmp_path / "rec"
-    out, health = _record(capture, folder)
+    _record(path, folder)
     rec = recorder.open(folder)
-    archived = list(rec.iter_packets())
+    archived = [p.raw for p in rec.iter_packets()]
     rec.close()
+    assert len(archived) == r["packets"]
+    if packets is not None:
+        assert archived == packets
     exported = tmp_path / "out.c10"
     assert main(["export", str(folder), "--format", "c10", "-o", str(exported)]) == 0
-    again = [e for e in iter_packets(exported.read_bytes())]
-    assert len(archived) == len(again) == r["packets"]
-    assert all(isinstance(e, Packet) or e.is_packet for e in again)
-    assert sum(p.status == STATUS_OK for p in archived) <= r["packets"]
+    assert exported.read_bytes() == b"".join(archived)

@@ -24,19 +24,25 @@ IRS at high speed (100 kb/s), bus 1 the GPS at low speed (12.5 kb/s).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from telemetry_formats.ch10.arinc429 import DATA_TYPE_ARINC429_F0, build_429_body
 from telemetry_formats.ch10.mil1553 import DATA_TYPE_1553_F1
 from telemetry_formats.ch10.mil1553_build import build_1553_body
-from telemetry_formats.paramdb import MissionDatabase, Parameter429, Parameter1553
+from telemetry_formats.paramdb import MissionDatabase, Parameter429, Parameter1553, load_mission
+from telemetry_formats.tmats_writer import BusChannel
 
 from .avionics import Avionics
 from .bus_encode import encode_429, encode_1553
 
 __all__ = ["BusStream", "BusSamples", "MilMessage", "MIL_SCHEDULE", "ARINC_SCHEDULE", "SCHEDULE_REPORT",
-           "MINOR_FRAME_TICKS", "WINDOW_TICKS", "BUS_PERIODS_MS", "TIME_TAG_FIRST_BIT"]
+           "MINOR_FRAME_TICKS", "WINDOW_TICKS", "BUS_PERIODS_MS", "TIME_TAG_FIRST_BIT", "VEHICLE_ICD_FILE",
+           "vehicle_icd"]
+
+VEHICLE_ICD_FILE = Path(__file__).resolve().parent / "vehicle_icd.csv"  # examples/icd_mixed_vehicle.csv links here
 
 TICK_NS = 100
 MINOR_FRAME_TICKS = 200_000  # 20 ms: the 50 Hz minor frame
@@ -44,6 +50,12 @@ WINDOW_TICKS = 1_000_000  # one packet per channel per 100 ms
 TIME_TAG_FIRST_BIT = 1  # CSDW time-tag bits: the stamp marks the first bit of the command word
 WORD_TICKS, RESPONSE_TICKS, INTERMESSAGE_TICKS = 200, 65, 100  # 20 us, 6.5 us, 10 us
 BUS_PERIODS_MS = (20, 40, 80, 160)  # the rates a message can be scheduled at: 50, 25, 12.5, 6.25 Hz
+
+
+@lru_cache(maxsize=1)
+def vehicle_icd() -> MissionDatabase:
+    """The mixed vehicle's bus ICD (``VEHICLE_ICD_FILE``)."""
+    return load_mission([VEHICLE_ICD_FILE])
 
 
 @dataclass(frozen=True)
@@ -106,8 +118,11 @@ class BusStream:
     """The 1553 and ARINC-429 packets of the vehicle described by ``icd``, over ``avionics``."""
 
     def __init__(self, icd: MissionDatabase, avionics: Avionics, *, rtc_start: int) -> None:
+        self.icd = icd
         self.avionics = avionics
         self.rtc_start = rtc_start
+        if len(icd.channels("1553")) != 1 or len(icd.channels("429")) != 1:
+            raise ValueError("the vehicle's ICD must define one 1553 and one ARINC-429 channel")
         (self.mil_channel,), (self.arinc_channel,) = icd.channels("1553"), icd.channels("429")
         self.names = [p.name for p in icd.mil1553] + [p.name for p in icd.arinc429]
         self._messages = [self._scheduled(m, icd.mil1553_on(self.mil_channel)) for m in MIL_SCHEDULE]
@@ -141,6 +156,12 @@ class BusStream:
             slots[label] = (bus, period_ms * 10_000, used[bus])
             used[bus] += _ARINC_WORD_TICKS[ARINC_HIGH_SPEED[bus]]
         return slots
+
+    def tmats_channels(self) -> list[BusChannel]:
+        """The bus channels as the TMATS describes them (R-group entries and B-groups)."""
+        mil, arinc = self.mil_channel, self.arinc_channel
+        return [BusChannel(mil, "1553IN", "ADC-BUS", parameters=self.icd.mil1553_on(mil)),
+                BusChannel(arinc, "429IN", "NAV-429", {0: "IRS", 1: "GPS"}, self.icd.arinc429_on(arinc))]
 
     # -- the bus controller's schedule ---------------------------------------------------
     def periods_ms(self) -> list[int]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -30,18 +28,16 @@ from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1, PcmLayout, PcmMode, bui
 from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, TimeFormat, TimeSource, build_time_f1_body
 from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, build_tmats_body
 from telemetry_formats.ch10.udp import UdpSender
-from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase, load_mission
-from telemetry_formats.tmats_writer import BusChannel, write_tmats
+from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
+from telemetry_formats.tmats_writer import write_tmats
 from telemetry_formats.uplink import UplinkError, decode_uplink
 
 from .avionics import Avionics
 from .bus_truth import BusTruth
-from .buses import BusStream
+from .buses import VEHICLE_ICD_FILE, BusStream, vehicle_icd
 from .flight import SAMPLES_PER_FRAME, FlightModel, Spike, vehicle_database
 
 __all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE", "VEHICLE_ICD_FILE", "vehicle_icd"]
-
-VEHICLE_ICD_FILE = Path(__file__).resolve().parent / "vehicle_icd.csv"  # examples/icd_mixed_vehicle.csv links here
 
 MIN_BIT_RATE = 10_000
 MAX_BIT_RATE = 20_000_000
@@ -78,7 +74,12 @@ class _Segment:
 
 
 class Vehicle:
-    """A flight-test vehicle streaming Chapter 10 over UDP transfer format 1."""
+    """A flight-test vehicle streaming Chapter 10 over UDP transfer format 1.
+
+    ``buses`` False: PCM only (no 1553/ARINC channels). ``irs_align_s``: how long the
+    IRS aligns after the start (its navigation labels say no computed data). ``truth_s``:
+    how much bus truth ``bus_truth`` keeps.
+    """
 
     def __init__(
         self,
@@ -135,11 +136,7 @@ class Vehicle:
         return self._segment.bit_rate
 
     def tmats_text(self) -> str:
-        bus = []
-        if self.buses is not None and self.icd is not None:
-            mil, arinc = self.buses.mil_channel, self.buses.arinc_channel
-            bus = [BusChannel(mil, "1553IN", "ADC-BUS", parameters=self.icd.mil1553_on(mil)),
-                   BusChannel(arinc, "429IN", "NAV-429", {0: "IRS", 1: "GPS"}, self.icd.arinc429_on(arinc))]
+        bus = self.buses.tmats_channels() if self.buses is not None else []
         return write_tmats(self.database, pcm_channel=self.pcm_channel, time_channel=self.time_channel,
                            program="FTV-1 SIMULATOR", comment="groundstation vehicle simulator", bus_channels=bus)
 
@@ -398,8 +395,3 @@ def _encode(p, eu: np.ndarray) -> np.ndarray:
         raw = np.clip(raw, 0, 65535)
     return raw.astype(np.uint64)
 
-
-@lru_cache(maxsize=1)
-def vehicle_icd() -> MissionDatabase:
-    """The mixed vehicle's bus ICD (``VEHICLE_ICD_FILE``)."""
-    return load_mission([VEHICLE_ICD_FILE])

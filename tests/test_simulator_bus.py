@@ -22,6 +22,7 @@ from telemetry_formats.paramdb.bus_tmats import buses_from_tmats
 from telemetry_formats.tmats import parse_tmats
 from telemetry_formats.uplink import encode_uplink
 
+from .test_commanding import ALICE  # a director
 from .test_simulator_core import STEP, T0, S, correlator, every, of_type, packets, run
 
 ICD = Path(__file__).resolve().parents[1] / "examples" / "icd_mixed_vehicle.csv"
@@ -197,8 +198,6 @@ def test_1553_minor_frame_schedule_status_words_and_time_stamps(three_seconds) -
 def test_set_bus_rate_changes_the_message_rate_and_the_downlink_verifies_it() -> None:
     v = Vehicle(start_ns=T0, irs_align_s=0.0)
     svc = CommandService(VEHICLE_COMMANDS, encode_uplink)
-    from .test_commanding import ALICE  # a director
-
     svc.authority.take(ALICE, T0)
     datagrams = run(v, every(STEP, 1.0))
     latest = observe(svc, datagrams, v, T0 + S)

@@ -306,3 +306,43 @@ def test_bus_truth_is_bounded_and_gives_the_latest_values() -> None:
     assert latest["ADC_AOA"] == (int(t[-1]), float(v.bus_truth("ADC_AOA")[1][-1]))
     with pytest.raises(KeyError):
         v.bus_truth("ALT")  # a PCM parameter: Vehicle.truth
+
+
+# -- the encoders, on edge values -------------------------------------------------------------------
+
+
+def test_encoders_read_back_exactly_as_the_extractor_reads_even_at_the_edges() -> None:
+    from groundstation.simulator.bus_encode import encode_429, encode_1553
+    from telemetry_formats.ch10.arinc429 import build_429_body
+    from telemetry_formats.ch10.mil1553_build import build_1553_body
+    from telemetry_formats.ch10.packet import build_packet, parse_packet
+    from telemetry_formats.paramdb import parse_icd_csv
+    from telemetry_formats.paramdb.icd_csv import COLUMNS
+
+    db = parse_icd_csv("\n".join([",".join(COLUMNS),
+                                  "S,1553,5,,1,T,1,1,,,1,16,signed,0.5,10,,,,,,g",
+                                  "U,1553,5,,1,T,1,2,,,5,12,unsigned,2,,,,,,,g",
+                                  "F,1553,5,,1,T,1,3-4,,,1,16,float,,,,,,,,g",
+                                  "B,429,6,,,,,,203,,28,12,bnr,1,,,,,,,g",
+                                  "D,429,6,,,,,,017,,29,11,bcd,0.1,,,,,,,g"]) + "\n")
+    n = 5
+    values = {"S": np.array([-100.0, 10.0, 1e6, -1e6, 10.26]), "U": np.array([0.0, 3.0, 511.0, -4.0, 255.0]),
+              "F": np.array([1.1, -0.0, 3.4e38, 1e-40, -12500.0]),
+              "B": np.array([-65536.0, 65535.0, 1e9, -0.4, 12.6]), "D": np.array([7999.9, -0.1, 12.34, 1e9, 0.0])}
+    data, back = encode_1553(db.mil1553, values, n, 4)
+    body = build_1553_body([{"rt": 1, "tr": 1, "subaddress": 1, "data": d.tolist(), "rtc": k} for k, d in enumerate(data)])
+    ex = BusExtractor(db)
+    b = ex.extract_1553(decode_1553(parse_packet(build_packet(channel_id=5, data_type=DATA_TYPE_1553_F1, body=body))))
+    for name in ("S", "U", "F"):
+        assert np.array_equal(b.eu[b.pid == ex.ids[name]], back[name]), name
+    assert back["S"].tolist() == [-100.0, 10.0, 16393.5, -16374.0, 10.5] and back["U"].tolist() == [0, 4, 510, 0, 256]
+    valid = np.array([True, True, True, False, True])
+    bnr, back_b = encode_429(0o203, [db["B"]], values, valid)
+    bcd, back_d = encode_429(0o017, [db["D"]], values, np.ones(n, bool))
+    body = build_429_body({"word": int(w)} for w in np.concatenate([bnr, bcd]))
+    b = ex.extract_429(decode_429(parse_packet(build_packet(channel_id=6, data_type=DATA_TYPE_ARINC429_F0, body=body))))
+    assert np.array_equal(b.eu[b.pid == ex.ids["B"]], back_b["B"], equal_nan=True)
+    assert np.array_equal(b.eu[b.pid == ex.ids["D"]], back_d["D"])
+    assert back_b["B"][[0, 1, 2, 4]].tolist() == [-65536.0, 65535.0, 131071.0, 13.0] and np.isnan(back_b["B"][3])
+    assert np.allclose(back_d["D"], [7999.9, -0.1, 12.3, 7999.9, 0.0])  # 5 BCD digits, the top one 3 bits (<= 7)
+    assert ((bcd >> 29) & 3).tolist() == [0, 3, 0, 0, 0] and ((bnr >> 29) & 3).tolist() == [3, 3, 3, 1, 3]

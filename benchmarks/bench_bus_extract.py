@@ -1,7 +1,7 @@
 """Bus parameter extraction: decoded 1553 messages and ARINC-429 words to samples, ours vs a per-row Python loop.
 
 The ICD is examples/icd_mixed_vehicle.csv (13 parameters in 3 ADC messages on 1553,
-11 ARINC-429 labels). A 1553 packet holds 100 ms of a fully loaded bus (about 50,000
+11 ARINC-429 parameters; its schedule report, RT2 R SA1, is never in these messages). A 1553 packet holds 100 ms of a fully loaded bus (about 50,000
 words/s: 500 messages of 8 data words, half of them the ADC's, half other RTs); an
 ARINC packet 100 ms of a high-speed bus (290 words, a tenth of them unknown labels).
 The peer does the same matching and decoding message by message in plain Python

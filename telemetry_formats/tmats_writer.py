@@ -1,5 +1,8 @@
 """Write a TMATS setup record (G, R, P, D, C groups) describing a parameter database.
 
+Bus channels (``BusChannel``) add their R-group entries and, with parameters, a
+B-group each (``tmats_bus_writer``), their conversions as more C-groups.
+
 TMATS has no notion of parameter groups; the group rides in the C-group
 comment as ``C-x\\COM:GROUP=name;`` (read back by ``paramdb.from_tmats``).
 
@@ -10,9 +13,12 @@ reads the record rebuilds the same ``ParameterDatabase``.
 
 from __future__ import annotations
 
-from .paramdb.model import ParameterDatabase
+from collections.abc import Sequence
 
-__all__ = ["write_tmats"]
+from .paramdb.model import ParameterDatabase
+from .tmats_bus_writer import BusChannel, bus_groups, recorder_entries
+
+__all__ = ["write_tmats", "BusChannel"]
 
 _BFM = {"unsigned": "UNS", "signed": "TWO", "float": "FPT"}
 
@@ -29,8 +35,9 @@ def write_tmats(
     program: str = "GROUNDSTATION",
     version: str = "11",
     comment: str = "",
+    bus_channels: Sequence[BusChannel] = (),
 ) -> str:
-    """The TMATS text for one PCM link ``db`` recorded on channel ``pcm_channel``."""
+    """The TMATS text for one PCM link ``db`` recorded on channel ``pcm_channel`` (and ``bus_channels``)."""
     f = db.frame
     link = f.name
     a: list[tuple[str, str]] = [("G\\PN", program), ("G\\106", version), ("G\\DSI\\N", "1"), ("G\\DSI-1", "DATASOURCE")]
@@ -40,11 +47,13 @@ def write_tmats(
     if time_channel is not None:
         channels.append((time_channel, "TIME", "TIMEIN", None))
     channels.append((pcm_channel, link, "PCMIN", link))
-    a += [("R-1\\ID", "DATASOURCE"), ("R-1\\N", str(len(channels)))]
+    a += [("R-1\\ID", "DATASOURCE"), ("R-1\\N", str(len(channels) + len(bus_channels)))]
     for n, (ch, dsi, cdt, dln) in enumerate(channels, 1):
         a += [(f"R-1\\TK1-{n}", str(ch)), (f"R-1\\DSI-{n}", dsi), (f"R-1\\CHE-{n}", "T"), (f"R-1\\CDT-{n}", cdt)]
         if dln:
             a += [(f"R-1\\CDLN-{n}", dln), (f"R-1\\PDTF-{n}", "1"), (f"R-1\\PDP-{n}", "UN")]
+    for n, bus in enumerate(bus_channels, len(channels) + 1):
+        a += recorder_entries(bus, n)
     sync_bits = format(f.sync_pattern, f"0{f.sync_length}b")
     if f.sync_mask is not None:
         sync_bits = "".join(b if (f.sync_mask >> (f.sync_length - 1 - i)) & 1 else "X" for i, b in enumerate(sync_bits))
@@ -98,26 +107,32 @@ def write_tmats(
             if p.frame_position is not None:
                 a += [(f"D-1\\FP-{sfx}", str(p.frame_position)), (f"D-1\\FI-{sfx}", str(p.frame_interval))]
     for n, p in enumerate(params, 1):
-        c = f"C-{n}"
-        a += [(f"{c}\\DCN", p.name), (f"{c}\\MN3", p.units), (f"{c}\\BFM", _BFM[p.encoding])]
-        if p.description:
-            a.append((f"{c}\\MN1", p.description))
-        cal = p.calibration
-        if cal.polynomial:
-            a += [(f"{c}\\DCT", "COE"), (f"{c}\\CO\\N", str(len(cal.polynomial) - 1)), (f"{c}\\CO1", "N"),
-                  (f"{c}\\CO", _num(cal.polynomial[0]))]
-            a += [(f"{c}\\CO-{i}", _num(v)) for i, v in enumerate(cal.polynomial[1:], 1)]
-        elif cal.pairs:
-            a += [(f"{c}\\DCT", "PRS"), (f"{c}\\PS\\N", str(len(cal.pairs))), (f"{c}\\PS1", "Y")]
-            for i, (r, e) in enumerate(cal.pairs, 1):
-                a += [(f"{c}\\PS3-{i}", _num(r)), (f"{c}\\PS4-{i}", _num(e))]
-        else:
-            a.append((f"{c}\\DCT", "NON"))
-        lim = p.limits
-        for code, v in (("MOT3", lim.critical_high), ("MOT4", lim.critical_low),
-                        ("MOT5", lim.warning_high), ("MOT6", lim.warning_low)):
-            if v is not None:
-                a.append((f"{c}\\{code}", _num(v)))
-        if p.group:
-            a.append((f"{c}\\COM", f"GROUP={p.group}"))
+        a += conversion_group(f"C-{n}", p, _BFM[p.encoding])
+    a += bus_groups(bus_channels, len(params) + 1, conversion_group)
     return "".join(f"{k}:{v};\r\n" for k, v in a)
+
+
+def conversion_group(c: str, p, bfm: str) -> list[tuple[str, str]]:
+    """The C-group ``c`` (``"C-3"``) of a parameter (PCM or bus): name, units, format, calibration, limits, group."""
+    a = [(f"{c}\\DCN", p.name), (f"{c}\\MN3", p.units), (f"{c}\\BFM", bfm)]
+    if p.description:
+        a.append((f"{c}\\MN1", p.description.replace(";", ",")))  # ";" ends a TMATS attribute
+    cal = p.calibration
+    if cal.polynomial:
+        a += [(f"{c}\\DCT", "COE"), (f"{c}\\CO\\N", str(len(cal.polynomial) - 1)), (f"{c}\\CO1", "N"),
+              (f"{c}\\CO", _num(cal.polynomial[0]))]
+        a += [(f"{c}\\CO-{i}", _num(v)) for i, v in enumerate(cal.polynomial[1:], 1)]
+    elif cal.pairs:
+        a += [(f"{c}\\DCT", "PRS"), (f"{c}\\PS\\N", str(len(cal.pairs))), (f"{c}\\PS1", "Y")]
+        for i, (r, e) in enumerate(cal.pairs, 1):
+            a += [(f"{c}\\PS3-{i}", _num(r)), (f"{c}\\PS4-{i}", _num(e))]
+    else:
+        a.append((f"{c}\\DCT", "NON"))
+    lim = p.limits
+    for code, v in (("MOT3", lim.critical_high), ("MOT4", lim.critical_low),
+                    ("MOT5", lim.warning_high), ("MOT6", lim.warning_low)):
+        if v is not None:
+            a.append((f"{c}\\{code}", _num(v)))
+    if p.group:
+        a.append((f"{c}\\COM", f"GROUP={p.group}"))
+    return a

@@ -101,6 +101,7 @@ def test_vehicle_commands_are_the_agreed_set():
         "SELECT_SYSTEM": (0x03, True, ["system"]),
         "MARK_TEST_POINT": (0x04, False, ["test_point"]),
         "INJECT_FAULT": (0x05, True, ["fault"]),
+        "SET_BUS_RATE": (0x06, False, ["message", "period"]),
     }
     bitrate = DEFS["SET_BITRATE"].args[0]
     assert (bitrate.kind, bitrate.min, bitrate.max, bitrate.units) == ("u32", 10_000, 20_000_000, "b/s")

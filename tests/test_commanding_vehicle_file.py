@@ -47,11 +47,12 @@ ROVER = textwrap.dedent('''
 def test_the_simulated_vehicle_file_gives_its_commands_and_verifier():
     v = simulated_vehicle()
     assert [d.name for d in v.commands] == ["SET_BITRATE", "SET_GROUP_RATE", "SELECT_SYSTEM", "MARK_TEST_POINT",
-                                            "INJECT_FAULT"]
+                                            "INJECT_FAULT", "SET_BUS_RATE"]
     assert v.echo.names == ("CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT") and v.echo.accepted == 1
     assert v.echo.results[3] == ("bad_crc", "the vehicle reports a bad packet (CRC or format)")
     assert set(v.telemetry_names()) == {"CMD_COUNT", "CMD_LAST_OPCODE", "CMD_RESULT", "BITRATE_KBPS", "TEST_POINT",
-                                        "SYSTEM", "FAULT", "FC_SPF", "VIB_SPF"}
+                                        "SYSTEM", "FAULT", "FC_SPF", "VIB_SPF", "BC_AIRDATA_MS", "BC_ANGLES_MS",
+                                        "BC_BARO_MS"}
 
 
 def test_a_new_vehicle_is_a_file_its_echo_names_verify_its_commands(tmp_path):

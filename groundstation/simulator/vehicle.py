@@ -2,11 +2,17 @@
 
 ``Vehicle.advance(now_ns)`` returns every datagram the vehicle has produced up
 to ``now_ns``: TMATS (at start and then periodically, so a late ground station
-configures itself), Time format 1 once a second, and PCM format 1 packets
-(unpacked, intra-packet headers) holding every minor frame due, all in UDP
-transfer format 1. Frame times are computed from the segment start, never
-accumulated, so the stream does not drift. A bit rate change starts a new
-segment at the next minor frame boundary.
+configures itself), Time format 1 once a second, PCM format 1 packets
+(unpacked, intra-packet headers) holding every minor frame due, and, as a mixed
+vehicle, MIL-STD-1553 F1 and ARINC-429 F0 packets of every complete 100 ms of
+its avionics buses (``buses.BusStream``, laid out as its ICD ``vehicle_icd.csv``
+says), all in UDP transfer format 1. Frame times are computed from the segment
+start, never accumulated, so the stream does not drift. A bit rate change starts
+a new segment at the next minor frame boundary.
+
+Truth for tests: ``truth`` (PCM parameters, from the flight model) and
+``bus_truth``/``bus_latest`` (bus parameters: the values the vehicle put in its
+last bus messages, as a decoder reads them back).
 """
 
 from __future__ import annotations
@@ -22,19 +28,23 @@ from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1, PcmLayout, PcmMode, bui
 from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, TimeFormat, TimeSource, build_time_f1_body
 from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, build_tmats_body
 from telemetry_formats.ch10.udp import UdpSender
-from telemetry_formats.paramdb import ParameterDatabase
+from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
 from telemetry_formats.tmats_writer import write_tmats
 from telemetry_formats.uplink import UplinkError, decode_uplink
 
+from .avionics import Avionics
+from .bus_truth import BusTruth
+from .buses import VEHICLE_ICD_FILE, BusStream, vehicle_icd
 from .flight import SAMPLES_PER_FRAME, FlightModel, Spike, vehicle_database
 
-__all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE"]
+__all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE", "VEHICLE_ICD_FILE", "vehicle_icd"]
 
 MIN_BIT_RATE = 10_000
 MAX_BIT_RATE = 20_000_000
 RTC_NS = 100  # one 10 MHz RTC count
 # Uplink opcodes (docs/commanding.md) and the results the vehicle echoes in CMD_RESULT.
 OP_SET_BITRATE, OP_SET_GROUP_RATE, OP_SELECT_SYSTEM, OP_MARK_TEST_POINT, OP_INJECT_FAULT = 1, 2, 3, 4, 5
+OP_SET_BUS_RATE = 6
 RESULT_APPLIED, RESULT_REJECTED, RESULT_BAD_PACKET, RESULT_STALE = 1, 2, 3, 4
 
 
@@ -64,7 +74,12 @@ class _Segment:
 
 
 class Vehicle:
-    """A flight-test vehicle streaming Chapter 10 over UDP transfer format 1."""
+    """A flight-test vehicle streaming Chapter 10 over UDP transfer format 1.
+
+    ``buses`` False: PCM only (no 1553/ARINC channels). ``irs_align_s``: how long the
+    IRS aligns after the start (its navigation labels say no computed data). ``truth_s``:
+    how much bus truth ``bus_truth`` keeps.
+    """
 
     def __init__(
         self,
@@ -78,6 +93,9 @@ class Vehicle:
         max_datagram: int = 65000,
         spikes: list[Spike] | tuple = (),
         rtc_start: int = 0x1000_0000,
+        buses: bool = True,
+        irs_align_s: float = 5.0,
+        truth_s: float = 60.0,
     ) -> None:
         if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
             raise ValueError(f"bit rate {bit_rate:g} outside {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
@@ -102,6 +120,11 @@ class Vehicle:
         self.uplinks: list[tuple[int, str]] = []  # (sequence or -1, outcome) of every uplink received
         self.frames_sent = 0
         self.packets_sent = 0
+        # The avionics buses (None: a PCM-only vehicle, as before issue 17).
+        self.icd: MissionDatabase | None = vehicle_icd() if buses else None
+        self.avionics = Avionics(self.model, irs_align_s=irs_align_s)
+        self.buses = BusStream(self.icd, self.avionics, rtc_start=rtc_start) if self.icd else None
+        self._bus_truth = BusTruth(self.buses.names if self.buses else [], start_ns, int(truth_s * 1e9))
 
     # -- configuration ------------------------------------------------------
     @property
@@ -113,8 +136,9 @@ class Vehicle:
         return self._segment.bit_rate
 
     def tmats_text(self) -> str:
+        bus = self.buses.tmats_channels() if self.buses is not None else []
         return write_tmats(self.database, pcm_channel=self.pcm_channel, time_channel=self.time_channel,
-                           program="FTV-1 SIMULATOR", comment="groundstation vehicle simulator")
+                           program="FTV-1 SIMULATOR", comment="groundstation vehicle simulator", bus_channels=bus)
 
     def set_bit_rate(self, bit_rate: float) -> None:
         """Change the PCM bit rate from the next minor frame on (raises ValueError if out of range)."""
@@ -164,7 +188,7 @@ class Vehicle:
             return s.result
         self.last_uplink_sequence = cmd.sequence
         try:
-            self._apply(cmd)
+            self._apply(cmd, now_ns)
             if self._pending is not None and now_ns is not None:
                 self._pending.setdefault("at_ns", now_ns)
             s.result = RESULT_APPLIED
@@ -174,7 +198,7 @@ class Vehicle:
             self.uplinks.append((cmd.sequence, f"rejected: {exc}"))
         return s.result
 
-    def _apply(self, cmd) -> None:
+    def _apply(self, cmd, now_ns: int | None = None) -> None:
         values = [v for _, v in cmd.args]
         op = cmd.opcode
         if op == OP_SET_BITRATE:
@@ -193,6 +217,11 @@ class Vehicle:
             if int(values[0]) not in (0, 1, 2, 3):
                 raise ValueError("unknown fault")
             self.state.fault = self.model.fault = int(values[0])
+        elif op == OP_SET_BUS_RATE:
+            if self.buses is None:
+                raise ValueError("this vehicle has no 1553 bus")
+            at = -1 if now_ns is None else (now_ns - self.t0_ns) // RTC_NS
+            self.buses.set_period(int(values[0]), int(values[1]), at)
         else:
             raise ValueError(f"unknown opcode {op}")
 
@@ -220,6 +249,16 @@ class Vehicle:
             return np.full(np.shape(t_ns), float(status[name]))
         return self.model.values(name, self._rel_ns(t_ns) / 1e9)
 
+    def bus_truth(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(t_ns, eu) of every sample of bus parameter ``name`` sent in the last ``truth_s`` seconds:
+        the message's or word's time stamp as wall time, and the engineering value a decoder reads
+        from the bits sent (quantized; NaN while the word says no computed data)."""
+        return self._bus_truth.samples(name)
+
+    def bus_latest(self) -> dict[str, tuple[int, float]]:
+        """``{name: (t_ns, eu)}`` of the last sample of each bus parameter sent."""
+        return self._bus_truth.latest()
+
     # -- the stream -----------------------------------------------------------
     def advance(self, now_ns: int) -> list[bytes]:
         """Datagrams for everything due up to ``now_ns``."""
@@ -243,6 +282,10 @@ class Vehicle:
             packets.append(self._packet(0, DATA_TYPE_TMATS, build_tmats_body(self.tmats_text()), self.rtc_at(now_ns)))
             self._next_tmats_ns = now_ns + self.tmats_period_ns
         packets += self._pcm_packets(now_ns)
+        if self.buses is not None:
+            bus_packets, samples = self.buses.packets((now_ns - self.t0_ns) // RTC_NS)
+            packets += [self._packet(ch, dt, body, rtc) for ch, dt, body, rtc in bus_packets]
+            self._bus_truth.add(samples)
         return self.sender.pack(packets) if packets else []
 
     def _packet(self, channel: int, data_type: int, body: bytes, rtc: np.ndarray | int) -> bytes:
@@ -325,6 +368,7 @@ class Vehicle:
         return words
 
     def status_words(self) -> dict[str, int]:
+        """The PCM status words (the command echo); the bus schedule is echoed on the 1553 bus."""
         s = self.state
         return {
             "CMD_COUNT": s.cmd_count & 0xFFFF,
@@ -350,3 +394,4 @@ def _encode(p, eu: np.ndarray) -> np.ndarray:
     else:
         raw = np.clip(raw, 0, 65535)
     return raw.astype(np.uint64)
+

@@ -117,7 +117,8 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          record_dir=args.record, record_fsync=args.fsync,
                          max_connections_per_address=args.max_connections_per_address,
                          max_connections=max_connections(args.max_connections),
-                         message_rate=args.message_rate, ping_interval_s=args.ping_interval,
+                         message_rate=args.message_rate, user_message_rate=args.user_message_rate,
+                         ping_interval_s=args.ping_interval,
                          ping_timeout_s=min(args.ping_timeout, args.ping_interval),
                          console_max_behind_s=args.console_max_behind,
                          role=getattr(args, "role", "standalone"), redis_url=getattr(args, "redis", None),
@@ -213,6 +214,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
                    help="WebSocket connections open from one IP address; more get HTTP 429 (0 = no limit)")
     p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
                    help="console messages per second per connection, bursts of twice that (0 = no limit)")
+    p.add_argument("--user-message-rate", type=float, default=40.0, metavar="PER_S",
+                   help="console messages per second per user over all their connections, bursts of twice "
+                        "that (0 = no limit)")
     p.add_argument("--ping-interval", type=float, default=5.0, metavar="S", help="WebSocket ping interval")
     p.add_argument("--ping-timeout", type=float, default=5.0, metavar="S",
                    help="close a connection whose pong is this late (half-open links); at most --ping-interval")

@@ -116,7 +116,7 @@ class TelemetrySocket(GuardedSocket):
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.SEND_BUFFER)
         hub = self.station.hub
-        self.guard_open(self.station.config.message_rate)
+        self.guard_open(self.station.config.message_rate, user_rate=self.station.user_message_rates)
         outbox = Outbox(max_behind_s=self.station.config.console_max_behind_s)
         conn = self.ws_connection
         self._direct = getattr(conn, "_compressor", None) is None and hasattr(conn, "stream")

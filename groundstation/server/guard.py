@@ -15,7 +15,7 @@ import time
 from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler
 
-from .limits import CLOSE_FLOOD, MessageRate, Verdict, audit_refusal
+from .limits import CLOSE_FLOOD, KeyedRate, MessageRate, Verdict, audit_refusal
 
 __all__ = ["GuardedSocket"]
 
@@ -35,11 +35,15 @@ class GuardedSocket(WebSocketHandler):
                           remote=self.request.remote_ip)
             raise HTTPError(refusal.status, reason=refusal.reason[:200])
 
-    def guard_open(self, rate: float, burst: int | None = None) -> None:
-        """Count the connection; limit its messages to ``rate``/s; watch for server-side closes."""
+    user_rate: KeyedRate | None = None  # the per-user message rate this connection's messages also count in
+
+    def guard_open(self, rate: float, burst: int | None = None, user_rate: KeyedRate | None = None) -> None:
+        """Count the connection; limit its messages to ``rate``/s (and its user's, over all their
+        connections, to ``user_rate``); watch for server-side closes."""
         self.station.connection_limiter.opened(self.request.remote_ip)
         self._counted = True
         self.message_rate = MessageRate(rate, burst)
+        self.user_rate = user_rate
         conn = self.ws_connection
         if conn is None:
             return
@@ -90,10 +94,15 @@ class GuardedSocket(WebSocketHandler):
 
     def guard_message(self) -> Verdict:
         """The rate verdict for one incoming message; a flood is closed here (``CLOSE_FLOOD``)."""
-        v = self.message_rate.check(time.monotonic())
+        now = time.monotonic()
+        user = getattr(self.principal, "user", None)
+        v = self.message_rate.check(now)
+        scope = "connection"
+        if v.action == "ok" and self.user_rate is not None and user is not None:
+            v, scope = self.user_rate.check(user, now), "user"
         if v.action != "ok" and (v.reply or v.action == "close"):
             audit_refusal("message_refused", v.refusal.code, v.refusal.reason, path=self.request.path,
-                          remote=self.request.remote_ip, user=getattr(self.principal, "user", None),
+                          remote=self.request.remote_ip, user=user, scope=scope,
                           dropped=self.message_rate.dropped)
         if v.action == "close":
             self.close(CLOSE_FLOOD, "message flood")

@@ -172,9 +172,11 @@ class KeyedRate:
 
     def check(self, key: str, now_s: float, cost: float = 1.0) -> Verdict:
         v = self.bucket(key, now_s).check(now_s, cost)
-        if v.action != "ok":
-            self.dropped += 1
-        return v
+        if v.action == "ok":
+            return v
+        self.dropped += 1
+        r = v.refusal
+        return Verdict(v.action, v.reply, Refusal(r.code, f"{key} over all connections: {r.reason}", r.status))
 
     def retry_after(self, key: str, now_s: float, cost: float = 1.0) -> float:
         return self.bucket(key, now_s).retry_after(now_s, cost)

@@ -20,11 +20,12 @@ from telemetry_formats.paramdb import ParameterDatabase
 from ..auth import OriginPolicy, TokenVerifier
 from ..catalog import Catalog
 from ..console.hub import Hub
+from ..console.session import MAX_SELECT_COST
 from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
 from ..logs import log_event
 from ..metrics import Metrics
-from .limits import ConnectionLimiter
+from .limits import ConnectionLimiter, KeyedRate
 from .udp import SourceFilter
 
 __all__ = ["GroundStation", "StationConfig"]
@@ -55,6 +56,8 @@ class StationConfig:
     max_connections_per_address: int = 64  # WebSocket connections open from one address; 0 = no limit
     max_connections: int = 0  # WebSocket connections open in all (HTTP 503 past it); 0 = no limit
     message_rate: float = 20.0  # console messages per second per connection (bursts of twice that); 0 = none
+    user_message_rate: float = 40.0  # ... and per user over all their connections; 0 = none
+    select_budget: float = 30_000.0  # subscribe cost units per second per user (bursts of MAX_SELECT_COST)
     ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
     ping_timeout_s: float = 5.0
     console_max_behind_s: float = 10.0  # a console behind this long is closed with 4008 (Outbox)
@@ -80,6 +83,9 @@ class GroundStation:
         self.link = LinkMonitor(config.link_timeout_s, now_ns())
         self.hub = Hub(Catalog(), now_ns=now_ns())
         self.hub.on_close = self._close_slow
+        self.user_message_rates = KeyedRate(config.user_message_rate)  # console messages, per user
+        self.hub.select_budget = KeyedRate(config.select_budget, burst=MAX_SELECT_COST) if config.select_budget \
+            else None
         self.hub.link_provider = lambda: self.link.status.as_dict()
         self.closers: dict[int, Callable[[int, str], None]] = {}  # session id -> close(code, reason)
         self.packet_listeners: list[Callable] = []  # e.g. the recorder
@@ -244,6 +250,10 @@ class GroundStation:
                 self.hub.broadcast(ev, now_ns())  # an error reaches every console; live data goes on
 
         self.add_periodic(flush, 0.1)
+        from prometheus_client import Gauge
+
+        Gauge("gs_recorder_flush_age_seconds", "time since the recorder's last flush (what a crash would lose)",
+              registry=self.metrics.registry).set_function(lambda: rec.flush_age_s() or 0.0)
         log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),
                   resumed=rec.writer.resumed)
 

@@ -17,6 +17,7 @@ units per second, set by the server) refuses one over the user's share
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -145,7 +146,7 @@ class ConsoleSession:
             if wait > 0:
                 raise ProtocolError("over_budget", f"user {self.principal.user} is over the subscribe budget "
                                     f"({budget.rate:g} units/s); this one costs {cost}: retry in {wait:.2f} s",
-                                    cost=cost, retry_after_s=round(wait, 3))
+                                    cost=cost, retry_after_s=math.ceil(wait * 1000) / 1000)
             budget.check(self.principal.user, now_s, cost)
 
     def _on_backfill(self, msg: dict, now_ns: int) -> None:

@@ -82,6 +82,7 @@ class Verdict:
 
 
 _OK = Verdict("ok")
+_SHORT = 1 - 1e-6  # tokens this close to the cost are enough (float clocks of epoch seconds)
 
 
 class MessageRate:
@@ -111,8 +112,8 @@ class MessageRate:
         if not self.rate:
             return _OK
         self._refill(now_s)
-        if self._tokens >= cost:
-            self._tokens -= cost
+        if self._tokens >= cost * _SHORT:
+            self._tokens = max(self._tokens - cost, 0.0)
             self.streak = 0
             return _OK
         self.streak += 1
@@ -136,7 +137,7 @@ class MessageRate:
         if cost > self.burst:
             return float("inf")
         self._refill(now_s)
-        return max(cost - self._tokens, 0.0) / self.rate
+        return 0.0 if self._tokens >= cost * _SHORT else (cost - self._tokens) / self.rate
 
     def idle(self, now_s: float) -> bool:
         """True once the bucket is full again: forgetting it changes nothing."""

@@ -226,3 +226,14 @@ def test_a_failing_read_fails_alone() -> None:
         assert threading.active_count() >= 1
     finally:
         worker.shutdown()
+
+
+def test_anonymous_consoles_of_the_open_mode_each_have_their_own_share() -> None:
+    hub = Hub(big_catalog())
+    hub.select_budget = KeyedRate(20_000, burst=MAX_SELECT_COST)
+    pricey = {"type": "subscribe", "rate": 10, "globs": ["*_X", "*_Y"]}
+    anon = [hub.connect(Principal("operator", "viewer", anonymous=True), T0) for _ in range(3)]
+    for s in anon:
+        replies(s)
+        assert [ask(s, {**pricey, "id": i})[0]["type"] for i in range(2)] == ["subscribed"] * 2
+    assert anon[0].share_key != anon[1].share_key

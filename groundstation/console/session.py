@@ -45,6 +45,7 @@ class Principal:
     role: str
     position: str = ""  # console position, e.g. "propulsion"
     expires_at: float | None = None
+    anonymous: bool = False  # open mode without a user name: per-user shares are per connection instead
 
 
 @dataclass
@@ -142,12 +143,18 @@ class ConsoleSession:
         budget = getattr(self.hub, "select_budget", None)
         if budget is not None:
             now_s = now_ns / 1e9
-            wait = budget.retry_after(self.principal.user, now_s, cost)
+            key = self.share_key
+            wait = budget.retry_after(key, now_s, cost)
             if wait > 0:
-                raise ProtocolError("over_budget", f"user {self.principal.user} is over the subscribe budget "
-                                    f"({budget.rate:g} units/s); this one costs {cost}: retry in {wait:.2f} s",
+                raise ProtocolError("over_budget", f"{key} is over the subscribe budget ({budget.rate:g} units/s)"
+                                    f"; this one costs {cost}: retry in {wait:.2f} s",
                                     cost=cost, retry_after_s=math.ceil(wait * 1000) / 1000)
-            budget.check(self.principal.user, now_s, cost)
+            budget.check(key, now_s, cost)
+
+    @property
+    def share_key(self) -> str:
+        """Whose share this console's work counts in: its user, or itself if anonymous."""
+        return f"session {self.id}" if self.principal.anonymous else f"user {self.principal.user}"
 
     def _on_backfill(self, msg: dict, now_ns: int) -> None:
         sub = self.subs.get(msg["sub"])

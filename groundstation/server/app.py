@@ -45,8 +45,9 @@ def authenticate(station: GroundStation, handler: RequestHandler, min_role: str 
     cfg = station.config
     position = handler.get_query_argument("position", "")
     if cfg.open_mode:
-        user = handler.get_query_argument("user", "") or "operator"
-        return Principal(user=user[:64], role=cfg.open_role, position=position[:64])
+        user = handler.get_query_argument("user", "")
+        return Principal(user=(user or "operator")[:64], role=cfg.open_role, position=position[:64],
+                         anonymous=not user)
     token = token_from_request(handler.get_query_argument("token", None), handler.request.headers.get("Authorization"),
                                handler.get_cookie("gs_token"))
     try:

@@ -46,8 +46,11 @@ class Backfiller:
 
     @staticmethod
     def user_of(session) -> str:
-        user = getattr(getattr(session, "principal", None), "user", None)
-        return user if user else f"session:{getattr(session, 'node', '')}:{session.id}"
+        """Whose slots a backfill takes: its user's (per connection if anonymous, see ``Principal``)."""
+        p = getattr(session, "principal", None)
+        if p is None or not p.user or p.anonymous:
+            return f"session {getattr(session, 'node', '')}:{session.id}"
+        return f"user {p.user}"
 
     def __call__(self, session, sub, since_ns: int, request_id: int | None, now_ns: int) -> None:
         """Start one backfill (on the event loop); an ``error`` reply if too many are running (on the

@@ -95,10 +95,11 @@ class GuardedSocket(WebSocketHandler):
     def guard_message(self) -> Verdict:
         """The rate verdict for one incoming message; a flood is closed here (``CLOSE_FLOOD``)."""
         now = time.monotonic()
-        user = getattr(self.principal, "user", None)
+        principal = getattr(self, "principal", None)
+        user = getattr(principal, "user", None)
         v = self.message_rate.check(now)
         scope = "connection"
-        if v.action == "ok" and self.user_rate is not None and user is not None:
+        if v.action == "ok" and self.user_rate is not None and user is not None and not principal.anonymous:
             v, scope = self.user_rate.check(user, now), "user"
         if v.action != "ok" and (v.reply or v.action == "close"):
             audit_refusal("message_refused", v.refusal.code, v.refusal.reason, path=self.request.path,

@@ -209,6 +209,7 @@ class RecorderService:
         s["last_flush_age_s"] = self.flush_age_s()
         s["backfill_reads"] = self._pool.reads
         s["backfill_read_s"] = round(self._pool.read_s, 3)
+        s["backfill_longest_piece_ms"] = round(self._pool.longest_piece_s * 1e3, 1)
         return s
 
     def close(self, timeout: float | None = 30.0) -> None:

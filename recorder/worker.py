@@ -40,7 +40,7 @@ class _Read:
 class RecorderWorker:
     """One thread; ``submit`` for writes (FIFO, first), ``submit_read`` for reads (sliced, bounded share)."""
 
-    def __init__(self, *, read_share: float = 0.25, slice_s: float = 0.01, name: str = "recorder") -> None:
+    def __init__(self, *, read_share: float = 0.25, slice_s: float = 0.002, name: str = "recorder") -> None:
         if not 0 < read_share <= 1:
             raise ValueError(f"read_share must be in (0, 1], got {read_share}")
         self.read_share = read_share
@@ -51,6 +51,7 @@ class RecorderWorker:
         self._read_after = 0.0  # monotonic time before which no read slice starts
         self._stopping = False
         self.read_s = 0.0  # thread time spent reading, in all
+        self.longest_piece_s = 0.0  # the longest single step of a read (what a write may wait, at most)
         self.write_s = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -131,6 +132,7 @@ class RecorderWorker:
             if r.future.cancelled():
                 return
             while True:
+                p0 = time.monotonic()
                 try:
                     next(r.steps)
                 except StopIteration as stop:
@@ -138,7 +140,9 @@ class RecorderWorker:
                     if not r.future.cancelled():  # (cancelled meanwhile: the console has gone)
                         r.future.set_result(stop.value)
                     return
-                if self._writes or time.monotonic() - t0 >= self.slice_s:
+                now = time.monotonic()
+                self.longest_piece_s = max(self.longest_piece_s, now - p0)
+                if self._writes or now - t0 >= self.slice_s:
                     return
         except BaseException as exc:  # noqa: BLE001 - an unreadable file: the read fails, the worker goes on
             done = True

@@ -34,6 +34,7 @@ from .hostile_attacks import KINDS
 from .load import common
 from .load.common import HOST, ROOT, CpuWindow, child_env, rss_bytes, stop_proc
 from .load.pool import run_pool
+from .load import servers
 from .load.servers import server, simulator
 
 FAST_RATE = 50
@@ -200,15 +201,16 @@ def main(argv=None) -> int:
     p.add_argument("--fast", type=int, default=4, help="fast consoles measured (one load-generator process)")
     p.add_argument("--json", help="write every run and the summary here")
     common.add_quiet_args(p)
+    servers.add_tree_arg(p)
     args = p.parse_args(argv)
-    common.raise_fd_limit()
+    tree = servers.prepare(args)
     runs = []
     for i in range(args.runs):
         print(f"run {i + 1}:", flush=True)
         runs.append(run_once(args))
     rows = summarize(runs)
     print(common.fmt_table(rows, list(rows[0])))
-    common.write_json(args.json, args, summary=rows, runs=runs)
+    common.write_json(args.json, args, tree=tree, summary=rows, runs=runs)
     return 0
 
 

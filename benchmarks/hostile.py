@@ -31,10 +31,9 @@ import urllib.request
 from groundstation.auth import TokenIssuer
 
 from .hostile_attacks import KINDS
-from .load import common
+from .load import common, servers
 from .load.common import HOST, ROOT, CpuWindow, child_env, rss_bytes, stop_proc
 from .load.pool import run_pool
-from .load import servers
 from .load.servers import server, simulator
 
 FAST_RATE = 50
@@ -173,7 +172,7 @@ def summarize(runs: list[list[dict]]) -> list[dict]:
     for name in dict.fromkeys(p["phase"] for p in runs[0]):
         at = [(r, i) for r in runs for i, p in enumerate(r) if p["phase"] == name]
 
-        def med(k):
+        def med(k, at=at):
             vals = [r[i][k] for r, i in at if isinstance(r[i].get(k), (int, float))]
             return round(statistics.median(vals), 2) if vals else None
 

@@ -1,9 +1,9 @@
 """The recent samples of a live recording session, by parameter name (for console backfill).
 
-``read_window`` runs in the recorder's worker thread (the only thread that touches
+``iter_window`` runs in the recorder's worker thread (the only thread that touches
 the open segment file). It reads the session's segment files from ``from_ns`` on,
-in pieces of at most ``piece_bytes`` (``iter_window`` returns after each: h5py holds
-the GIL while it reads, and the worker writes between pieces), then the samples
+in pieces of at most ``piece_bytes`` (it returns after each: h5py holds the GIL
+while it reads, and the worker writes between pieces), then the samples
 still in memory: the sections being written or waiting in the buffer. A sample
 that is both in a file and in memory (its section was written meanwhile) is
 passed once: from a file, only samples older than a parameter's first sample in
@@ -13,7 +13,6 @@ memory are taken. ``sink(ids, t_ns, eu, limit)`` receives numpy pieces, where
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator
 
 import numpy as np
@@ -21,34 +20,19 @@ import numpy as np
 from .reader import _bisect
 from .segment import Segment
 
-__all__ = ["read_window", "iter_window"]
+__all__ = ["iter_window"]
 
 Sink = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 NEVER = np.iinfo(np.int64).max
 
 
-def read_window(writer, memory: list, ids_by_name: dict[str, int], from_ns: int, sink: Sink, *,
-                piece_bytes: int = 256 << 10, pause_s: float = 0.0002) -> dict:
-    """Pass every recorded sample of the named parameters with ``t > from_ns`` to ``sink`` once.
-
-    ``writer`` is the session's ``HDF5Writer``; ``memory`` the buffered ``Section``s not
-    yet flushed, oldest first. Returns counts (files read, samples from files and memory).
-    The whole ``iter_window`` at once, ``pause_s`` after each piece.
-    """
-    steps = iter_window(writer, memory, ids_by_name, from_ns, sink, piece_bytes=piece_bytes)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
-        if pause_s:
-            time.sleep(pause_s)
-
-
 def iter_window(writer, memory: list, ids_by_name: dict[str, int], from_ns: int, sink: Sink, *,
                 piece_bytes: int = 256 << 10) -> Generator[None, None, dict]:
-    """``read_window`` one piece at a time: each ``next()`` reads at most ``piece_bytes`` of a file
-    (or passes the samples in memory) and returns; ``StopIteration.value`` holds the counts.
+    """Pass every recorded sample of the named parameters with ``t > from_ns`` to ``sink`` once, one
+    piece at a time: each ``next()`` reads at most ``piece_bytes`` of a file (or passes the samples
+    in memory) and returns; ``StopIteration.value`` holds the counts (files read, samples from files
+    and memory). ``writer`` is the session's ``HDF5Writer``; ``memory`` the buffered ``Section``s
+    not yet flushed, oldest first.
 
     Between pieces the caller may write and flush the session (``RecorderWorker`` does): rows
     appended meanwhile do not matter, and a segment rotated (closed) meanwhile is reopened for

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
 from tornado.ioloop import PeriodicCallback
 
 from telemetry_formats.paramdb import ParameterDatabase
@@ -250,8 +251,6 @@ class GroundStation:
                 self.hub.broadcast(ev, now_ns())  # an error reaches every console; live data goes on
 
         self.add_periodic(flush, 0.1)
-        from prometheus_client import Gauge
-
         Gauge("gs_recorder_flush_age_seconds", "time since the recorder's last flush (what a crash would lose)",
               registry=self.metrics.registry).set_function(lambda: rec.flush_age_s() or 0.0)
         log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),

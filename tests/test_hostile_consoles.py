@@ -27,7 +27,7 @@ from groundstation.auth import TokenIssuer
 from tests.live import SECRET, Director, vehicle_and_server
 
 RATE = 10  # the fast console's updates per second
-QUIET_S, ATTACK_S = 2.5, 4.0
+QUIET_S, ATTACK_S = 3.0, 4.0
 CONNECTIONS = 4  # mallory's
 USER_RATE = 40.0  # the server's default per-user message rate (--user-message-rate)
 FLUSH_INTERVAL_S = 1.0

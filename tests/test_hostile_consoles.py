@@ -6,7 +6,7 @@ rate is measured quietly, then while the viewer ``mallory`` attacks on four
 connections at the highest message rate her user is allowed (40/s over all of them):
 glob subscribes, subscriptions piled to the caps, or backfills re-requested. During
 the attack the fast console keeps >= 90 % of its quiet bundle rate, ``/healthz``
-answers in < 100 ms, a director's command completes, the recorder's last flush is
+answers in < 100 ms (90th percentile; never over 500 ms), a director's command completes, the recorder's last flush is
 never older than its interval plus 1 s, and (backfill) another user's backfill is
 served while mallory holds her one slot.
 """
@@ -203,6 +203,7 @@ def test_a_viewer_attacking_within_its_limits_hurts_no_one(tmp_path, how):
     assert quiet_rate >= 0.8 * RATE
     assert attack_rate >= 0.9 * quiet_rate, (quiet_rate, attack_rate)
     assert len(health) >= 10 and np.percentile(health, 90) < 100, sorted(health)[-5:]
+    assert health.max() < 500, sorted(health)[-5:]  # never a stall (a scheduler hiccup on a shared machine aside)
     assert states and states[-1] == "COMPLETED", states
     assert len(ages) >= 10 and ages.max() <= FLUSH_INTERVAL_S + 1.0, ages.max()
     assert sum(map(len, answered)), "the attack did work within its limits"

@@ -6,9 +6,10 @@ rate is measured quietly, then while the viewer ``mallory`` attacks on four
 connections at the highest message rate her user is allowed (40/s over all of them):
 glob subscribes, subscriptions piled to the caps, or backfills re-requested. During
 the attack the fast console keeps >= 90 % of its quiet bundle rate, ``/healthz``
-answers in < 100 ms (90th percentile; never over 500 ms), a director's command completes, the recorder's last flush is
-never older than its interval plus 1 s, and (backfill) another user's backfill is
-served while mallory holds her one slot.
+answers in < 100 ms (90th percentile; never over 500 ms), a director's command
+completes, the recorder's last flush is never older than its interval plus 1 s, the
+server's RSS stays bounded, and (backfill) another user's backfill is served while
+mallory holds her one slot.
 """
 
 from __future__ import annotations

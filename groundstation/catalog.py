@@ -1,15 +1,40 @@
-"""The parameter catalog consoles see: a numeric id per parameter, names sent once."""
+"""The parameter catalog consoles see: a numeric id per parameter, names sent once.
+
+Selections (``select``) cost what their parameters say, not patterns x parameters:
+names are dictionary lookups; each glob is compiled once (an LRU cache of
+``fnmatch.translate`` regexes) and tried only on the names sharing its literal
+prefix, a contiguous range of the sorted name index found by bisection.
+``select_cost`` says what a selection will cost before any of it is done, so a
+caller can refuse one that is over its budget.
+"""
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from telemetry_formats.paramdb import ParameterDatabase
 
-__all__ = ["Catalog", "CatalogEntry", "SelectionError"]
+__all__ = ["Catalog", "CatalogEntry", "SelectionError", "GLOB_COST", "glob_prefix"]
+
+GLOB_COST = 200  # cost units of compiling one glob (one unit ~ one name tried against a compiled glob)
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+def glob_prefix(pattern: str) -> str:
+    """The literal start of a glob (before its first ``*``, ``?`` or ``[``): every match begins with it."""
+    m = _WILDCARDS.search(pattern)
+    return pattern if m is None else pattern[:m.start()]
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str):
+    return re.compile(fnmatch.translate(pattern)).match
 
 
 class SelectionError(ValueError):
@@ -65,6 +90,7 @@ class Catalog:
 
     def _index(self) -> None:
         self.by_name = {e.name: e for e in self.entries}
+        self._sorted = sorted(self.by_name)  # the name index globs are matched against
         self.groups: dict[str, np.ndarray] = {}
         for g in sorted({e.group for e in self.entries}):
             self.groups[g] = np.array([e.id for e in self.entries if e.group == g], np.int32)
@@ -79,8 +105,26 @@ class Catalog:
     def ids(self) -> dict[str, int]:
         return {e.name: e.id for e in self.entries}
 
+    def _candidates(self, pattern: str) -> tuple[int, int]:
+        """The range of the sorted names that share the glob's literal prefix."""
+        prefix = glob_prefix(pattern)
+        if not prefix:
+            return 0, len(self._sorted)
+        lo = bisect.bisect_left(self._sorted, prefix)
+        return lo, bisect.bisect_left(self._sorted, prefix + "\U0010ffff", lo)
+
+    def select_cost(self, names=(), globs=(), groups=()) -> int:
+        """What ``select`` of this selection costs, in units of one name tried against one compiled
+        glob: O(globs x log(parameters)) to find out, nothing matched yet."""
+        cost = len(names) + len(groups)
+        for pattern in set(globs):
+            lo, hi = self._candidates(pattern)
+            cost += GLOB_COST + hi - lo
+        return cost
+
     def select(self, names=(), globs=(), groups=()) -> np.ndarray:
-        """Ids matching any of the names, glob patterns or groups (sorted, unique).
+        """Ids matching any of the names, glob patterns (``fnmatchcase`` semantics) or groups (sorted,
+        unique).
 
         Raises ``SelectionError`` listing unknown names and groups; a glob that
         matches nothing is an error too.
@@ -88,11 +132,12 @@ class Catalog:
         unknown = [n for n in names if n not in self.by_name]
         unknown += [f"group:{g}" for g in groups if g not in self.groups]
         ids = [self.by_name[n].id for n in names if n in self.by_name]
-        for pattern in globs:
-            hit = [e.id for e in self.entries if fnmatch.fnmatchcase(e.name, pattern)]
+        for pattern in dict.fromkeys(globs):
+            lo, hi = self._candidates(pattern)
+            hit = list(filter(_compiled(pattern), self._sorted[lo:hi]))
             if not hit:
                 unknown.append(f"glob:{pattern}")
-            ids += hit
+            ids += [self.by_name[n].id for n in hit]
         for g in groups:
             if g in self.groups:
                 ids += self.groups[g].tolist()

@@ -121,7 +121,8 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          record_dir=args.record, record_fsync=args.fsync,
                          max_connections_per_address=args.max_connections_per_address,
                          max_connections=max_connections(args.max_connections),
-                         message_rate=args.message_rate, ping_interval_s=args.ping_interval,
+                         message_rate=args.message_rate, user_message_rate=args.user_message_rate,
+                         ping_interval_s=args.ping_interval,
                          http_timeout_s=args.http_timeout, api_rate=args.api_rate,
                          health_details=args.health_details,
                          ping_timeout_s=min(args.ping_timeout, args.ping_interval),
@@ -231,6 +232,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
                    help="/healthz details for anyone (default: status only without an admin token)")
     p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
                    help="console messages per second per connection, bursts of twice that (0 = no limit)")
+    p.add_argument("--user-message-rate", type=float, default=40.0, metavar="PER_S",
+                   help="console messages per second per user over all their connections, bursts of twice "
+                        "that (0 = no limit)")
     p.add_argument("--ping-interval", type=float, default=5.0, metavar="S", help="WebSocket ping interval")
     p.add_argument("--ping-timeout", type=float, default=5.0, metavar="S",
                    help="close a connection whose pong is this late (half-open links); at most --ping-interval")

@@ -8,12 +8,15 @@
     rec.on_command(record.as_wire())                  # command history
     events = rec.flush_due(now_ns)                    # periodically (e.g. every 100 ms)
     rec.status()                                      # health
-    fut = rec.read_recent(ids_by_name, from_ns, sink) # backfill: files + memory, in the worker
+    fut = rec.read_recent(ids_by_name, from_ns, sink) # backfill: files + memory, in the worker's spare time
     rec.close()
 
 ``flush_due`` hands what was buffered to one worker thread (``HDF5Writer.write``
 then ``flush``) once per ``flush_interval_s``, and only when the previous write
 has finished: a slow disk makes the buffer grow (bounded), never the loop wait.
+Backfill reads (``read_recent``) share that thread (``RecorderWorker``): they run
+piece by piece with at most ``read_share`` of its time, and a write never waits
+for more than one piece of a read, so backfills cannot hold a flush back.
 It returns the recorder's state changes (``{"type": "recorder", "state":
 "error", "message": ...}``) for the caller to log and show on consoles.
 
@@ -30,7 +33,8 @@ import time
 from collections.abc import Callable
 
 from .buffer import RecordBuffer, Section
-from .window import read_window
+from .window import iter_window
+from .worker import RecorderWorker
 from .writer import HDF5Writer
 
 __all__ = ["RecorderService"]
@@ -58,6 +62,7 @@ class RecorderService:
         piece_bytes: int = 256 << 10,
         pause_s: float = 0.0002,
         resume_within_s: float | None = None,
+        read_share: float = 0.25,
         on_state: Callable[[dict], None] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -68,7 +73,7 @@ class RecorderService:
                                  rotate_seconds=rotate_seconds, piece_bytes=piece_bytes, pause_s=pause_s,
                                  resume_within_s=resume_within_s, clock_ns=clock_ns)
         self.on_state = on_state
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._pool = RecorderWorker(read_share=read_share)
         self._future: concurrent.futures.Future | None = None
         self._inflight: list[Section] = []  # taken from the buffer, being written (for read_recent)
         self._last_submit_ns: int | None = None  # the first call writes at once
@@ -143,16 +148,24 @@ class RecorderService:
             pass
         return True
 
-    def read_recent(self, ids_by_name: dict[str, int], from_ns: int, sink) -> concurrent.futures.Future:
+    def read_recent(self, ids_by_name: dict[str, int], from_ns: int, sink,
+                    then: Callable[[dict], object] | None = None) -> concurrent.futures.Future:
         """Pass every recorded sample of the named parameters after ``from_ns`` to ``sink`` once
-        (``recorder.window.read_window``), in the worker thread after the write in progress; the
-        future's result is the read's counts. What is still in memory is captured now, on the
-        caller's thread, so nothing ingested before this call is missed."""
+        (``recorder.window.iter_window``), in the worker thread between writes, with its bounded
+        share; the future's result is the read's counts, or ``then(counts)`` (also run in the
+        worker: e.g. reducing what was read). What is still in memory is captured now, on the
+        caller's thread, so nothing ingested before this call is missed. Cancelling the future
+        stops the read."""
         if self._closed:
             raise RuntimeError("the recorder is closed")
         memory = list(self._inflight) + self.buffer.peek()
-        return self._pool.submit(read_window, self.writer, memory, ids_by_name, from_ns, sink,
-                                 piece_bytes=self.writer.piece_bytes, pause_s=max(self.writer.pause_s, 0.0002))
+
+        def steps():
+            counts = yield from iter_window(self.writer, memory, ids_by_name, from_ns, sink,
+                                            piece_bytes=self.writer.piece_bytes)
+            return counts if then is None else then(counts)
+
+        return self._pool.submit_read(steps())
 
     def _write_and_flush(self, sections) -> None:
         self.writer.write_all(sections)
@@ -181,6 +194,11 @@ class RecorderService:
         return [ev]
 
     # -- health, shutdown ---------------------------------------------------------------------
+    def flush_age_s(self) -> float | None:
+        """Seconds since the last flush ended (what a crash now would lose, at most); None before the first."""
+        last = self.writer.last_flush_ns
+        return None if not last else round((self.clock_ns() - last) / 1e9, 3)
+
     def status(self) -> dict:
         s = self.writer.status()
         s["buffer_bytes"] = self.buffer.pending_bytes
@@ -188,6 +206,10 @@ class RecorderService:
         s["busy_skips"] = self.busy_skips
         s["writing"] = self._future is not None and not self._future.done()
         s["flush_interval_s"] = self.flush_interval_ns / 1e9
+        s["last_flush_age_s"] = self.flush_age_s()
+        s["backfill_reads"] = self._pool.reads
+        s["backfill_read_s"] = round(self._pool.read_s, 3)
+        s["backfill_longest_piece_ms"] = round(self._pool.longest_piece_s * 1e3, 1)
         return s
 
     def close(self, timeout: float | None = 30.0) -> None:

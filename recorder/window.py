@@ -1,9 +1,9 @@
 """The recent samples of a live recording session, by parameter name (for console backfill).
 
-``read_window`` runs in the recorder's worker thread (the only thread that touches
+``iter_window`` runs in the recorder's worker thread (the only thread that touches
 the open segment file). It reads the session's segment files from ``from_ns`` on,
-in pieces of at most ``piece_bytes`` with a short pause after each (h5py holds the
-GIL while it reads: small pieces keep the event loop running), then the samples
+in pieces of at most ``piece_bytes`` (it returns after each: h5py holds the GIL
+while it reads, and the worker writes between pieces), then the samples
 still in memory: the sections being written or waiting in the buffer. A sample
 that is both in a file and in memory (its section was written meanwhile) is
 passed once: from a file, only samples older than a parameter's first sample in
@@ -13,53 +13,79 @@ memory are taken. ``sink(ids, t_ns, eu, limit)`` receives numpy pieces, where
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import numpy as np
 
 from .reader import _bisect
 from .segment import Segment
 
-__all__ = ["read_window"]
+__all__ = ["iter_window"]
 
 Sink = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 NEVER = np.iinfo(np.int64).max
 
 
-def read_window(writer, memory: list, ids_by_name: dict[str, int], from_ns: int, sink: Sink, *,
-                piece_bytes: int = 256 << 10, pause_s: float = 0.0002) -> dict:
-    """Pass every recorded sample of the named parameters with ``t > from_ns`` to ``sink`` once.
+def iter_window(writer, memory: list, ids_by_name: dict[str, int], from_ns: int, sink: Sink, *,
+                piece_bytes: int = 256 << 10) -> Generator[None, None, dict]:
+    """Pass every recorded sample of the named parameters with ``t > from_ns`` to ``sink`` once, one
+    piece at a time: each ``next()`` reads at most ``piece_bytes`` of a file (or passes the samples
+    in memory) and returns; ``StopIteration.value`` holds the counts (files read, samples from files
+    and memory). ``writer`` is the session's ``HDF5Writer``; ``memory`` the buffered ``Section``s
+    not yet flushed, oldest first.
 
-    ``writer`` is the session's ``HDF5Writer``; ``memory`` the buffered ``Section``s not
-    yet flushed, oldest first. Returns counts (files read, samples from files and memory).
+    Between pieces the caller may write and flush the session (``RecorderWorker`` does): rows
+    appended meanwhile do not matter, and a segment rotated (closed) meanwhile is reopened for
+    reading where the read had got to.
     """
     n = max(ids_by_name.values(), default=-1) + 1
     first = np.full(max(n, 1), NEVER, np.int64)
     pieces = _memory_pieces(memory, ids_by_name, from_ns, first)
     stats = {"files": 0, "file_samples": 0, "memory_samples": sum(len(p[1]) for p in pieces), "problems": []}
     open_path = writer.current_file
-    for entry, path in zip(list(writer.index.segments), writer.files):
+    for entry, path in list(zip(list(writer.index.segments), list(writer.files))):
         last = entry.get("last_ns")
         if entry.get("closed_ns") is not None and last is not None and last <= from_ns:
             continue
-        if path == open_path and writer._seg is not None:
-            f, rows = writer._seg.file, writer._seg.rows
-            stats["file_samples"] += _read_file(f, lambda d, rows=rows: rows.get(d, 0), ids_by_name, from_ns,
-                                                first, sink, piece_bytes, pause_s)
-        else:
-            seg = Segment(path, entry)
-            try:
-                if seg.file is not None:
-                    stats["file_samples"] += _read_file(seg.file, seg._rows, ids_by_name, from_ns, first, sink,
-                                                        piece_bytes, pause_s)
-                stats["problems"] += seg.problems
-            finally:
-                seg.close()
+        source = _Source(writer, path, entry, live=path == open_path and writer._seg is not None)
+        try:
+            stats["file_samples"] += yield from _read_file(source, ids_by_name, from_ns, first, sink, piece_bytes)
+            stats["problems"] += source.problems
+        finally:
+            source.close()
         stats["files"] += 1
     for p in pieces:
         sink(*p)
+    yield
     return stats
+
+
+class _Source:
+    """One segment file to read: the writer's own open file while it stays open, else (closed, or
+    rotated while being read) the file opened for reading."""
+
+    def __init__(self, writer, path: str, entry: dict, live: bool) -> None:
+        self.writer, self.path, self.entry = writer, path, entry
+        self.live = live
+        self._seg: Segment | None = None
+
+    def file(self):
+        """The h5py file and a function giving a dataset's readable rows (file None: unreadable)."""
+        w = self.writer
+        if self.live and w._seg is not None and w._seg.path == self.path:
+            rows = w._seg.rows
+            return w._seg.file, lambda d: rows.get(d, 0)
+        if self._seg is None:
+            self._seg = Segment(self.path, self.entry)
+        return self._seg.file, self._seg._rows
+
+    @property
+    def problems(self) -> list[str]:
+        return self._seg.problems if self._seg is not None else []
+
+    def close(self) -> None:
+        if self._seg is not None:
+            self._seg.close()
 
 
 def _memory_pieces(memory: list, ids_by_name: dict[str, int], from_ns: int, first: np.ndarray) -> list:
@@ -87,10 +113,11 @@ def _memory_pieces(memory: list, ids_by_name: dict[str, int], from_ns: int, firs
     return out
 
 
-def _read_file(f, rows_of, ids_by_name: dict[str, int], from_ns: int, first: np.ndarray, sink: Sink,
-               piece_bytes: int, pause_s: float) -> int:
+def _read_file(source: _Source, ids_by_name: dict[str, int], from_ns: int, first: np.ndarray, sink: Sink,
+               piece_bytes: int) -> Generator[None, None, int]:
     passed = 0
-    if "rates" not in f:
+    f, rows_of = source.file()
+    if f is None or "rates" not in f:
         return 0
     for gname in list(f["rates"]):
         g = f["rates"][gname]
@@ -103,12 +130,11 @@ def _read_file(f, rows_of, ids_by_name: dict[str, int], from_ns: int, first: np.
         if not n:
             continue
         off = np.asarray(g["values"].attrs["time_offset_ns"], np.int64)
-        tds, vds, lds = g["time"], g["values"], g["limit"]
-        a = _bisect(tds, n, from_ns - int(off.max()))
-        step = max(1, piece_bytes // (vds.shape[1] * 9 + 8))
+        a = _bisect(g["time"], n, from_ns - int(off.max()))
+        step = max(1, piece_bytes // (g["values"].shape[1] * 9 + 8))
         while a < n:
             b = min(a + step, n)
-            t, v, lim = tds[a:b], vds[a:b], lds[a:b]
+            t, v, lim = g["time"][a:b], g["values"][a:b], g["limit"][a:b]
             for j, cid in cols:
                 tt = t + off[j]
                 keep = (tt > from_ns) & (tt < first[cid])
@@ -117,6 +143,9 @@ def _read_file(f, rows_of, ids_by_name: dict[str, int], from_ns: int, first: np.
                     sink(np.full(k, cid, np.int64), tt[keep], v[keep, j], lim[keep, j])
                     passed += k
             a = b
-            if pause_s:
-                time.sleep(pause_s)
+            yield
+            f, rows_of = source.file()  # the same file, unless it was rotated meanwhile
+            if f is None:
+                return passed
+            g = f["rates"][gname]
     return passed

@@ -168,16 +168,17 @@ def ensure_node_peer() -> str:
     return node
 
 
-def _command(kind: str, env: dict, extra: tuple[str, ...]) -> list[str]:
-    """The command line of one server of ``kind`` (``env`` gets the patch selection for ``ours-*``)."""
+def _command(kind: str, env: dict, extra: tuple[str, ...], open_mode: bool = True) -> list[str]:
+    """The command line of one server of ``kind`` (``env`` gets the patch selection for ``ours-*``).
+    ``open_mode=False``: ours asks for tokens (signed with ``child_env()``'s ``GROUNDSTATION_SECRET``)."""
     if kind.startswith("ours"):
         module = "groundstation.cli"
         if kind != "ours":  # ours-nodelay, ours-gcfreeze: experiments (serve_patched.py)
             module = "benchmarks.load.serve_patched"
             env["GS_BENCH_PATCH"] = kind.split("-", 1)[1]
         udp = [] if "edge" in extra else ["--udp", f"{HOST}:0"]  # an edge node takes no --udp
-        return [sys.executable, "-m", module, "serve", "--open", *udp, "--http", f"{HOST}:0",
-                "--log-level", "warning", *_no_limits(), *extra]
+        return [sys.executable, "-m", module, "serve", *(["--open"] if open_mode else []), *udp,
+                "--http", f"{HOST}:0", "--log-level", "warning", *_no_limits(), *extra]
     if kind == "naive":
         return [sys.executable, "-m", "benchmarks.load.naive_ws", "--udp", f"{HOST}:0", "--http", f"{HOST}:0", *extra]
     if kind == "naive-node":
@@ -187,13 +188,15 @@ def _command(kind: str, env: dict, extra: tuple[str, ...]) -> list[str]:
 
 
 @contextmanager
-def server(kind: str = "ours", *extra: str):
-    """One server of ``kind`` on free ports (``cluster``: see ``cluster``); yields a ``ServerProc``."""
+def server(kind: str = "ours", *extra: str, open_mode: bool = True):
+    """One server of ``kind`` on free ports (``cluster``: see ``cluster``); yields a ``ServerProc``.
+    ``open_mode=False`` (ours): tokens required, as in production."""
     if kind.endswith("-record"):
         base = kind.removesuffix("-record")
         if base == "cluster":
             extra = (extra[0] if extra else "2", *extra[1:])
-        with tempfile.TemporaryDirectory(prefix="gs-bench-rec-") as rec, server(base, *extra, "--record", rec) as s:
+        with tempfile.TemporaryDirectory(prefix="gs-bench-rec-") as rec, \
+                server(base, *extra, "--record", rec, open_mode=open_mode) as s:
             s.kind = kind
             yield s
         return
@@ -202,7 +205,7 @@ def server(kind: str = "ours", *extra: str):
             yield c
         return
     env = server_env()
-    args = _command(kind, env, extra)
+    args = _command(kind, env, extra, open_mode)
     log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{kind}-", suffix=".log", delete=False)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=server_tree())
     try:

@@ -62,6 +62,7 @@ class Hub:
         self.link_provider: Callable[[], dict] | None = None  # the current link status, for hellos
         self.hello_extra: Callable[[], dict] | None = None  # e.g. command definitions, authority, history
         self.backfill_provider: Callable[..., None] | None = None  # (session, sub, since_ns, req id, now): recorder
+        self.select_budget = None  # a per-user KeyedRate of subscribe cost units/s (server.limits); None = none
         self.event_listeners: list[Callable[[dict, int], None]] = []  # every broadcast event (the recorder)
         self._closing: set[int] = set()  # sessions already handed to on_close
         self.tier_listeners: list[Callable[[TierFrame], None]] = []  # every tick's frames (the bus)

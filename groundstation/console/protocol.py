@@ -21,6 +21,10 @@ __all__ = [
     "ABORT_MESSAGE_BYTES",
     "MIN_RATE",
     "MAX_RATE",
+    "MAX_NAMES",
+    "MAX_GLOBS",
+    "MAX_GROUPS",
+    "MAX_GLOB_CHARS",
     "CLOSE_TOO_SLOW",
     "CLOSE_UNAUTHORIZED",
     "CLOSE_POLICY",
@@ -36,6 +40,9 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024  # client messages; larger ones are read, then closed with 1009
 ABORT_MESSAGE_BYTES = 1 << 20  # past this a frame is not even read: close 1009 and drop the connection
 MIN_RATE, MAX_RATE = 1, 50
+# entries per subscribe: past them ``selection_too_large`` (the subscribe is refused whole)
+MAX_NAMES, MAX_GLOBS, MAX_GROUPS = 10_000, 32, 256
+MAX_GLOB_CHARS = 256
 CLOSE_TOO_SLOW = 4008  # the console could not keep up past the bound
 CLOSE_UNAUTHORIZED = 4001  # token missing, invalid or expired
 CLOSE_POLICY = 1008  # origin refused
@@ -119,12 +126,21 @@ def array_blob(a: np.ndarray, dtype: str) -> bytes:
 _STR_LISTS = ("names", "globs", "groups")
 
 
+_CAPS = {"names": MAX_NAMES, "globs": MAX_GLOBS, "groups": MAX_GROUPS}
+
+
 def _str_list(msg: dict, key: str) -> list[str]:
     v = msg.get(key, [])
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+    if not isinstance(v, list):
         raise ProtocolError("bad_field", f"'{key}' must be a list of strings", field=key)
-    if len(v) > 10_000:
-        raise ProtocolError("bad_field", f"'{key}' has more than 10000 entries", field=key)
+    if len(v) > _CAPS[key]:  # before looking at the entries: the cost of refusing does not grow
+        raise ProtocolError("selection_too_large", f"'{key}' has {len(v)} entries, more than {_CAPS[key]}",
+                            field=key, limit=_CAPS[key])
+    if not all(isinstance(x, str) for x in v):
+        raise ProtocolError("bad_field", f"'{key}' must be a list of strings", field=key)
+    if key == "globs" and any(len(x) > MAX_GLOB_CHARS for x in v):
+        raise ProtocolError("selection_too_large", f"a glob longer than {MAX_GLOB_CHARS} characters",
+                            field=key, limit=MAX_GLOB_CHARS)
     return v
 
 

@@ -4,10 +4,20 @@
 queues replies in the session's ``Outbox``; the WebSocket handler only moves
 bytes. A bad message gets an ``error`` reply naming the problem; the
 connection stays.
+
+Work per message and per console is bounded here: at most ``MAX_SUBSCRIPTIONS``
+subscriptions and ``MAX_SELECTORS`` names, globs and groups held per console
+(``too_many_subscriptions``); a subscribe whose selection costs more than
+``MAX_SELECT_COST`` units (``Catalog.select_cost``: one unit ~ one name tried
+against one compiled glob) is refused (``selection_too_costly``) before any of
+it is done, and the hub's ``select_budget`` (a per-user ``KeyedRate`` of cost
+units per second, set by the server) refuses one over the user's share
+(``over_budget``, with ``retry_after_s``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +30,11 @@ from .protocol import ProtocolError, decode_client_message, encode, packb
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["ConsoleSession", "Subscription", "Principal"]
+__all__ = ["ConsoleSession", "Subscription", "Principal", "MAX_SUBSCRIPTIONS", "MAX_SELECTORS", "MAX_SELECT_COST"]
+
+MAX_SUBSCRIPTIONS = 32  # per console
+MAX_SELECTORS = 20_000  # names + globs + groups held by one console's subscriptions
+MAX_SELECT_COST = 60_000  # cost units of one subscribe (~20 ms on a slow core)
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,7 @@ class Principal:
     role: str
     position: str = ""  # console position, e.g. "propulsion"
     expires_at: float | None = None
+    anonymous: bool = False  # open mode without a user name: per-user shares are per connection instead
 
 
 @dataclass
@@ -42,6 +57,10 @@ class Subscription:
     groups: list[str]
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     channel_groups: set[int] = field(default_factory=set)  # catalog group indexes
+
+    @property
+    def selectors(self) -> int:
+        return len(self.names) + len(self.globs) + len(self.groups)
 
 
 class ConsoleSession:
@@ -93,6 +112,7 @@ class ConsoleSession:
 
     def _on_subscribe(self, msg: dict, now_ns: int) -> None:
         sub = Subscription(self._next_sub, msg["rate"], msg["names"], msg["globs"], msg["groups"])
+        self._admit(sub, now_ns)
         try:
             self.hub.resolve(sub)
         except SelectionError as exc:
@@ -106,6 +126,35 @@ class ConsoleSession:
         self.send(self.hub.snapshot(sub.ids, sub.id), now_ns)
         if msg.get("since_ns") is not None:
             self._backfill(msg["id"], sub, msg["since_ns"], now_ns)
+
+    def _admit(self, sub: Subscription, now_ns: int) -> None:
+        """Refuse a subscription over this console's caps, the cost cap or the user's budget."""
+        held = sum(s.selectors for s in self.subs.values())
+        if len(self.subs) >= MAX_SUBSCRIPTIONS or held + sub.selectors > MAX_SELECTORS:
+            raise ProtocolError("too_many_subscriptions",
+                                f"{len(self.subs)} subscriptions holding {held} names, globs and groups: at most "
+                                f"{MAX_SUBSCRIPTIONS} and {MAX_SELECTORS}; unsubscribe first",
+                                limit=[MAX_SUBSCRIPTIONS, MAX_SELECTORS], held=[len(self.subs), held])
+        cost = self.hub.catalog.select_cost(sub.names, sub.globs, sub.groups)
+        if cost > MAX_SELECT_COST:
+            raise ProtocolError("selection_too_costly", f"this selection costs {cost} units, more than "
+                                f"{MAX_SELECT_COST}: use fewer globs, or globs with a literal start",
+                                cost=cost, limit=MAX_SELECT_COST)
+        budget = getattr(self.hub, "select_budget", None)
+        if budget is not None:
+            now_s = now_ns / 1e9
+            key = self.share_key
+            wait = budget.retry_after(key, now_s, cost)
+            if wait > 0:
+                raise ProtocolError("over_budget", f"{key} is over the subscribe budget ({budget.rate:g} units/s)"
+                                    f"; this one costs {cost}: retry in {wait:.2f} s",
+                                    cost=cost, retry_after_s=math.ceil(wait * 1000) / 1000)
+            budget.check(key, now_s, cost)
+
+    @property
+    def share_key(self) -> str:
+        """Whose share this console's work counts in: its user, or itself if anonymous."""
+        return f"session {self.id}" if self.principal.anonymous else f"user {self.principal.user}"
 
     def _on_backfill(self, msg: dict, now_ns: int) -> None:
         sub = self.subs.get(msg["sub"])

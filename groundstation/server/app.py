@@ -67,8 +67,9 @@ def authenticate(station: GroundStation, handler: RequestHandler, min_role: str 
     cfg = station.config
     position = handler.get_query_argument("position", "")
     if cfg.open_mode:
-        user = handler.get_query_argument("user", "") or "operator"
-        return Principal(user=user[:64], role=cfg.open_role, position=position[:64])
+        user = handler.get_query_argument("user", "")
+        return Principal(user=(user or "operator")[:64], role=cfg.open_role, position=position[:64],
+                         anonymous=not user)
     token = token_from_request(handler.get_query_argument("token", None), handler.request.headers.get("Authorization"),
                                handler.get_cookie("gs_token"))
     try:
@@ -133,7 +134,7 @@ class TelemetrySocket(GuardedSocket):
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.SEND_BUFFER)
         hub = self.station.hub
-        self.guard_open(self.station.config.message_rate)
+        self.guard_open(self.station.config.message_rate, user_rate=self.station.user_message_rates)
         outbox = Outbox(max_behind_s=self.station.config.console_max_behind_s)
         conn = self.ws_connection
         self._direct = getattr(conn, "_compressor", None) is None and hasattr(conn, "stream")

@@ -202,6 +202,8 @@ class IngestLink(NodeLink):
     def _backfill(self, req: dict, now: int) -> None:
         """A console on an edge asks for the interval it missed: served from this node's recording."""
         session = RemoteSession(self.bus, str(req.get("reply_to")), int(req.get("session", 0)))
+        if req.get("user"):  # backfill slots are shared per user over every node
+            session.principal = Principal(user=str(req["user"]), role="viewer")
         provider = getattr(self.station.hub, "backfill_provider", None)
         if provider is None:
             session.send({"type": "error", "id": req.get("request_id"), "code": "backfill_unavailable",

@@ -220,7 +220,8 @@ class EdgeStation(GroundStation):
             return
         self.bus.request({"kind": "backfill", "reply_to": self.bus.node, "session": session.id,
                           "sub": {"id": sub.id, "rate": sub.rate, "ids": [int(i) for i in sub.ids]},
-                          "since_ns": since_ns, "request_id": request_id})
+                          "since_ns": since_ns, "request_id": request_id,
+                          "user": None if session.principal.anonymous else session.principal.user})
 
     def _on_node_message(self, message: dict) -> None:
         if message.get("type") == "reply":

@@ -15,7 +15,7 @@ import time
 
 from tornado.websocket import WebSocketHandler
 
-from .limits import CLOSE_FLOOD, MessageRate, Verdict, audit_refusal
+from .limits import CLOSE_FLOOD, KeyedRate, MessageRate, Verdict, audit_refusal
 
 __all__ = ["GuardedSocket"]
 
@@ -25,9 +25,13 @@ class GuardedSocket(WebSocketHandler):
 
     server_close: tuple[int | None, str | None] | None = None  # the close this server started, if any
 
-    def guard_open(self, rate: float, burst: int | None = None) -> None:
-        """Limit the connection's messages to ``rate``/s; watch for server-side closes."""
+    user_rate: KeyedRate | None = None  # the per-user message rate this connection's messages also count in
+
+    def guard_open(self, rate: float, burst: int | None = None, user_rate: KeyedRate | None = None) -> None:
+        """Limit the connection's messages to ``rate``/s (and its user's, over all their connections,
+        to ``user_rate``); watch for server-side closes."""
         self.message_rate = MessageRate(rate, burst)
+        self.user_rate = user_rate
         conn = self.ws_connection
         if conn is None:
             return
@@ -78,10 +82,16 @@ class GuardedSocket(WebSocketHandler):
 
     def guard_message(self) -> Verdict:
         """The rate verdict for one incoming message; a flood is closed here (``CLOSE_FLOOD``)."""
-        v = self.message_rate.check(time.monotonic())
+        now = time.monotonic()
+        principal = getattr(self, "principal", None)
+        user = getattr(principal, "user", None)
+        v = self.message_rate.check(now)
+        scope = "connection"
+        if v.action == "ok" and self.user_rate is not None and user is not None and not principal.anonymous:
+            v, scope = self.user_rate.check(user, now), "user"
         if v.action != "ok" and (v.reply or v.action == "close"):
             audit_refusal("message_refused", v.refusal.code, v.refusal.reason, path=self.request.path,
-                          remote=self.request.remote_ip, user=getattr(self.principal, "user", None),
+                          remote=self.request.remote_ip, user=user, scope=scope,
                           dropped=self.message_rate.dropped)
         if v.action == "close":
             self.close(CLOSE_FLOOD, "message flood")

@@ -1,4 +1,5 @@
-"""Abuse limits (sans-I/O): connections per address, messages per connection, the refusal audit line.
+"""Abuse limits (sans-I/O): connections per address, messages per connection and per user, the refusal
+audit line.
 
 The WebSocket shells ask these objects before they admit a connection or
 handle a message; the objects decide and count, the shells refuse (HTTP 429 at
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from ..logs import audit_throttled
 
-__all__ = ["CLOSE_FLOOD", "ConnectionLimiter", "MessageRate", "Refusal", "Verdict", "audit_refusal"]
+__all__ = ["CLOSE_FLOOD", "ConnectionLimiter", "KeyedRate", "MessageRate", "Refusal", "Verdict", "audit_refusal"]
 
 CLOSE_FLOOD = 4029  # a client that keeps sending past its message rate (like HTTP 429)
 
@@ -81,6 +82,7 @@ class Verdict:
 
 
 _OK = Verdict("ok")
+_SHORT = 1 - 1e-6  # tokens this close to the cost are enough (float clocks of epoch seconds)
 
 
 class MessageRate:
@@ -90,6 +92,8 @@ class MessageRate:
     reply (so a flood does not turn into a flood of error replies). More than
     ``close_after`` drops in a row (no message admitted between) is a flood: close.
     ``rate`` 0 disables the limit. Times are seconds from any monotonic clock.
+    ``check(now, cost)`` charges ``cost`` tokens (default 1: one message), for a
+    budget of work units rather than messages.
     """
 
     def __init__(self, rate: float, burst: int | None = None, close_after: int = 500) -> None:
@@ -103,15 +107,13 @@ class MessageRate:
         self.streak = 0  # drops since the last admitted message
         self.dropped = 0
 
-    def check(self, now_s: float) -> Verdict:
-        """The verdict for a message arriving at ``now_s``."""
+    def check(self, now_s: float, cost: float = 1.0) -> Verdict:
+        """The verdict for a message (costing ``cost`` tokens) arriving at ``now_s``."""
         if not self.rate:
             return _OK
-        if self._last is not None:
-            self._tokens = min(self.burst, self._tokens + (now_s - self._last) * self.rate)
-        self._last = now_s
-        if self._tokens >= 1:
-            self._tokens -= 1
+        self._refill(now_s)
+        if self._tokens >= cost * _SHORT:
+            self._tokens = max(self._tokens - cost, 0.0)
             self.streak = 0
             return _OK
         self.streak += 1
@@ -122,6 +124,72 @@ class MessageRate:
         return Verdict("drop", reply=self.streak == 1,
                        refusal=Refusal("rate_limited", f"more than {self.rate:g} messages per second "
                                                        f"(bursts of {self.burst:g}); message dropped"))
+
+    def _refill(self, now_s: float) -> None:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + max(now_s - self._last, 0.0) * self.rate)
+        self._last = now_s
+
+    def retry_after(self, now_s: float, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens are there (0: now; ``inf`` if ``cost`` is over the burst)."""
+        if not self.rate:
+            return 0.0
+        if cost > self.burst:
+            return float("inf")
+        self._refill(now_s)
+        return 0.0 if self._tokens >= cost * _SHORT else (cost - self._tokens) / self.rate
+
+    def idle(self, now_s: float) -> bool:
+        """True once the bucket is full again: forgetting it changes nothing."""
+        return self._last is None or self._tokens + (now_s - self._last) * self.rate >= self.burst
+
+
+class KeyedRate:
+    """A ``MessageRate`` per key (a user, an address), beside the per-connection one: a user's
+    connections share one budget, so opening more of them buys nothing.
+
+    ``check(key, now_s, cost)`` gives the same verdicts as ``MessageRate.check`` for that key's
+    bucket. Buckets that are full again are forgotten once more than ``max_keys`` are held, so
+    memory stays bounded whatever keys arrive.
+    """
+
+    def __init__(self, rate: float, burst: int | None = None, close_after: int = 500, max_keys: int = 4096) -> None:
+        MessageRate(rate, burst, close_after)  # validates
+        self.rate = rate
+        self.burst = burst
+        self.close_after = close_after
+        self.max_keys = max_keys
+        self._buckets: dict[str, MessageRate] = {}
+        self.dropped = 0
+
+    def bucket(self, key: str, now_s: float) -> MessageRate:
+        """The key's bucket (made full on first use)."""
+        b = self._buckets.get(key)
+        if b is None:
+            if len(self._buckets) >= self.max_keys:
+                self._forget(now_s)
+            b = self._buckets[key] = MessageRate(self.rate, self.burst, self.close_after)
+        return b
+
+    def check(self, key: str, now_s: float, cost: float = 1.0) -> Verdict:
+        v = self.bucket(key, now_s).check(now_s, cost)
+        if v.action == "ok":
+            return v
+        self.dropped += 1
+        r = v.refusal
+        return Verdict(v.action, v.reply, Refusal(r.code, f"{key} over all connections: {r.reason}", r.status))
+
+    def retry_after(self, key: str, now_s: float, cost: float = 1.0) -> float:
+        return self.bucket(key, now_s).retry_after(now_s, cost)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _forget(self, now_s: float) -> None:
+        for k in [k for k, b in self._buckets.items() if b.idle(now_s)]:
+            del self._buckets[k]
+        while len(self._buckets) >= self.max_keys:  # all busy: the oldest goes (it starts full if it returns)
+            del self._buckets[next(iter(self._buckets))]
 
 
 def audit_refusal(event: str, code: str, reason: str, *, path: str = "", remote: str | None = None,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
 from tornado.ioloop import PeriodicCallback
 
 from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
@@ -21,13 +22,14 @@ from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
 from ..auth import OriginPolicy, TokenVerifier
 from ..catalog import Catalog
 from ..console.hub import Hub
+from ..console.session import MAX_SELECT_COST
 from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
 from ..ingest.notices import IngestNotices
 from ..logs import flush_log_summaries, log_event, log_throttled
 from ..metrics import Metrics
 from .api import RequestRates
-from .limits import ConnectionLimiter
+from .limits import ConnectionLimiter, KeyedRate
 from .udp import SourceFilter
 
 __all__ = ["GroundStation", "StationConfig"]
@@ -62,6 +64,8 @@ class StationConfig:
     api_rate: float = 20.0  # HTTP API requests per second per user and per address (bursts of twice that)
     health_details: bool = False  # /healthz details for anyone (else only for an admin's token)
     message_rate: float = 20.0  # console messages per second per connection (bursts of twice that); 0 = none
+    user_message_rate: float = 40.0  # ... and per user over all their connections; 0 = none
+    select_budget: float = 30_000.0  # subscribe cost units per second per user (bursts of MAX_SELECT_COST)
     ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
     ping_timeout_s: float = 5.0
     console_max_behind_s: float = 10.0  # a console behind this long is closed with 4008 (Outbox)
@@ -98,6 +102,9 @@ class GroundStation:
         self.link = LinkMonitor(config.link_timeout_s, now_ns())
         self.hub = Hub(Catalog(), now_ns=now_ns())
         self.hub.on_close = self._close_slow
+        self.user_message_rates = KeyedRate(config.user_message_rate)  # console messages, per user
+        self.hub.select_budget = KeyedRate(config.select_budget, burst=MAX_SELECT_COST) if config.select_budget \
+            else None
         self.hub.link_provider = lambda: self.link.status.as_dict()
         self.closers: dict[int, Callable[[int, str], None]] = {}  # session id -> close(code, reason)
         self.packet_listeners: list[Callable] = []  # e.g. the recorder
@@ -271,6 +278,8 @@ class GroundStation:
                 self.hub.broadcast(ev, now_ns())  # an error reaches every console; live data goes on
 
         self.add_periodic(flush, 0.1)
+        Gauge("gs_recorder_flush_age_seconds", "time since the recorder's last flush (what a crash would lose)",
+              registry=self.metrics.registry).set_function(lambda: rec.flush_age_s() or 0.0)
         log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),
                   resumed=rec.writer.resumed)
 

@@ -93,6 +93,7 @@ class Decommutator:
         self._sync: dict[tuple, FrameSynchronizer] = {}
         self._layouts: dict[tuple, PcmLayout] = {}
         self._csdws: dict[bytes, tuple[PcmLayout | None, bool]] = {}
+        self._run_keys: dict[tuple, tuple | None] = {}  # feed_many: (CSDW, body length, time key) -> run key
         self._units: dict[tuple, UnitReader | None] = {}
         self._sfid = SfidDecoder(self.frame)
         self._major = (
@@ -141,14 +142,18 @@ class Decommutator:
         body = packet.body
         if packet.data_type != DATA_TYPE_PCM_F1 or len(body) < 4:
             return None
-        raw = bytes(body[:4])
-        layout, iph = self._csdw(raw)
-        if layout is None or not iph or layout.mode is PcmMode.THROUGHPUT:
-            return None
-        n = len(body) - 4
-        if n == 0 or n % layout.record_bytes:
-            return None
-        return raw, self._time_key(packet)
+        raw = body[:4].tobytes()
+        key = (raw, len(body), self._time_key(packet))
+        hit = self._run_keys.get(key, False)
+        if hit is False:
+            layout, iph = self._csdw(raw)
+            n = len(body) - 4
+            whole = layout is not None and iph and layout.mode is not PcmMode.THROUGHPUT \
+                and n > 0 and n % layout.record_bytes == 0
+            if len(self._run_keys) > 256:
+                self._run_keys.clear()
+            hit = self._run_keys[key] = (raw, key[2]) if whole else None
+        return hit
 
     def _run_frames(self, run: list[Packet], key: tuple, errors: list[DecomError]) -> MinorFrames:
         if len(run) == 1:

@@ -77,22 +77,21 @@ def _mb_s(benchmark, n_bytes: int) -> float:
     return n_bytes / statistics.median(benchmark.stats.stats.data) / 1e6
 
 
-def test_ours(benchmark, stream):
+def _bench_ours(benchmark, stream, decode, label: str) -> None:
     fpp, data, _ = stream
-    samples = benchmark.pedantic(_ours, args=(data,), rounds=7, iterations=1)
+    samples = benchmark.pedantic(decode, args=(data,), rounds=7, iterations=1)
     mbs = _mb_s(benchmark, len(data))
     benchmark.extra_info.update(mb_per_s=round(mbs, 1), samples=samples)
-    record(f"decom+calibration ours  ({fpp} frames/packet)", MB_s=round(mbs, 1),
+    record(f"decom+calibration ours{label}  ({fpp} frames/packet)", MB_s=round(mbs, 1),
            Msamples_s=round(samples / statistics.median(benchmark.stats.stats.data) / 1e6, 1))
+
+
+def test_ours(benchmark, stream):
+    _bench_ours(benchmark, stream, _ours, "")
 
 
 def test_ours_bursts(benchmark, stream):
-    fpp, data, _ = stream
-    samples = benchmark.pedantic(_ours_bursts, args=(data,), rounds=7, iterations=1)
-    mbs = _mb_s(benchmark, len(data))
-    benchmark.extra_info.update(mb_per_s=round(mbs, 1), samples=samples)
-    record(f"decom+calibration ours, bursts of {BURST} ({fpp} frames/packet)", MB_s=round(mbs, 1),
-           Msamples_s=round(samples / statistics.median(benchmark.stats.stats.data) / 1e6, 1))
+    _bench_ours(benchmark, stream, _ours_bursts, f", bursts of {BURST}")
 
 
 def test_pychapter10(benchmark, stream):

@@ -37,6 +37,7 @@ Also here (pure): the session index document that lists the segment files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -126,21 +127,28 @@ F32_RAW_BITS = 16  # integer words up to this wide are checked for float32 value
 def float32_holds(p, frame) -> bool:
     """Whether float32 keeps ``p``'s engineering values: a float word of at most 32 bits with
     no calibration, or an integer word of at most ``F32_RAW_BITS`` bits whose calibrated value
-    float32 rounds by less than a quarter of one raw count's step, over every raw value."""
-    bits = p.bit_width(frame)
-    cal = p.calibration
-    if p.encoding == "float":
+    float32 rounds by less than a quarter of one raw count's step, over every raw value (in
+    closed form for linear calibrations: at most max|EU| * 2**-24 against the slope)."""
+    return _float32_holds(p.calibration, p.encoding, p.bit_width(frame))
+
+
+@functools.lru_cache(maxsize=4096)
+def _float32_holds(cal, encoding: str, bits: int) -> bool:
+    if encoding == "float":
         return bits <= 32 and cal.is_identity
     if bits > F32_RAW_BITS:
         return False
-    x = np.arange(1 << bits, dtype=np.float64)
-    if p.encoding == "signed":
-        x = np.where(x >= 1 << (bits - 1), x - (1 << bits), x)
-        x.sort()
-    eu = cal.apply(x)
+    low = -(1 << (bits - 1)) if encoding == "signed" else 0
+    if not cal.pairs and len(cal.polynomial) <= 2:  # linear: in closed form (float32 rounds by <= |x| 2^-24)
+        c0, c1 = ((tuple(cal.polynomial) or (0.0, 1.0)) + (0.0,))[:2]
+        if c1 == 0:
+            return float(np.float32(c0)) == c0
+        worst = max(abs(c0 + c1 * low), abs(c0 + c1 * (low + (1 << bits) - 1)))
+        return worst < 3e38 and worst * 2.0**-24 <= abs(c1) / 4
+    eu = cal.apply(np.arange(low, low + (1 << bits), dtype=np.float64))  # every raw value, in order
     if not np.isfinite(eu).all() or np.abs(eu).max() >= 3e38:
         return False
-    err = np.abs(eu.astype(np.float32).astype(np.float64) - eu).max()
+    err = np.abs(eu.astype(np.float32) - eu).max()
     steps = np.abs(np.diff(eu))
     steps = steps[steps > 0]
     return bool(err == 0 or (len(steps) and err <= steps.min() / 4))

@@ -57,9 +57,15 @@ class CompressionError(RuntimeError):
     """The copy differs from the original (the original is kept)."""
 
 
+def _open(path: str) -> h5py.File:
+    """A segment for reading: as a SWMR reader, which also opens one whose writer was killed
+    (its superblock still says "open for writing")."""
+    return h5py.File(path, "r", swmr=True)
+
+
 def is_compressed(path: str) -> bool:
     """Whether the segment file at ``path`` is a compressed copy."""
-    with h5py.File(path, "r") as f:
+    with _open(path) as f:
         return ATTR in f.attrs
 
 
@@ -135,7 +141,7 @@ def _same(a, b) -> bool:
 
 def _verify(original: str, copy: str) -> None:
     """Raise ``CompressionError`` unless ``copy`` holds exactly what ``original`` holds."""
-    with h5py.File(original, "r") as a, h5py.File(copy, "r") as b:
+    with _open(original) as a, h5py.File(copy, "r") as b:
         names: list[str] = []
         a.visit(names.append)
         other: list[str] = []
@@ -197,7 +203,7 @@ def _compress_locked(path: str, level: int, fsync: bool) -> dict:
         return {"file": path, "compressed": True, "before": before, "after": before, "skipped": True, "cpu_s": 0.0}
     tmp = path + TMP_SUFFIX
     try:
-        with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver=("v110", "v110")) as dst:
+        with _open(path) as src, h5py.File(tmp, "w", libver=("v110", "v110")) as dst:
             _copy(src, dst, level)
             dst.attrs[ATTR] = f"gzip level {level} with shuffle on every chunked dataset"
         _verify(path, tmp)
@@ -262,7 +268,7 @@ def mark_compressed(folder: str, name: str, stored_bytes: int | None) -> bool:
 class Compressor:
     """Compresses segment files one at a time in a child process (``python -m recorder.compress``).
 
-    Sans-threads: the owner calls ``poll()`` now and then (the writer does on every
+    No threads: the owner calls ``poll()`` now and then (the writer does on every
     flush); it returns the results of children that ended and starts the next one.
     """
 
@@ -275,6 +281,7 @@ class Compressor:
         self.cpu_s = 0.0  # CPU seconds of every child so far
         self.done = 0
         self.failed = 0
+        self._unstarted: list[dict] = []  # results of children that could not be started
 
     def submit(self, path: str) -> None:
         if path != self.current and path not in self.queue:
@@ -287,7 +294,7 @@ class Compressor:
 
     def poll(self) -> list[dict]:
         """Results of the children that ended since (each a dict with ``file`` and ``compressed``)."""
-        out = []
+        out, self._unstarted = self._unstarted, []
         if self.proc is not None and self.proc.poll() is not None:
             out.append(self._harvest())
         self._start()
@@ -301,6 +308,7 @@ class Compressor:
             out += self.poll()
             if self.busy:
                 time.sleep(0.02)
+        out, self._unstarted = out + self._unstarted, []
         return out
 
     def _start(self) -> None:
@@ -309,10 +317,15 @@ class Compressor:
         self.current = self.queue.popleft()
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recorder.compress", self.current, "--level", str(self.level),
-             "--nice", str(self.nice)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "recorder.compress", self.current, "--level", str(self.level),
+                 "--nice", str(self.nice)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        except OSError as exc:  # no processes or descriptors left: the segment stays as it is
+            self.failed += 1
+            self._unstarted.append({"file": self.current, "compressed": False, "error": f"cannot start: {exc}"})
+            self.current = None
 
     def _harvest(self) -> dict:
         proc, path = self.proc, self.current
@@ -340,14 +353,6 @@ class Compressor:
         self.queue.clear()
         if self.proc is not None:
             _DETACHED[:] = [p for p in _DETACHED if p.poll() is None] + [self.proc]
-            self.proc = self.current = None
-
-    def kill(self) -> None:
-        """Stop the running child (its segment stays uncompressed) and forget the queue."""
-        self.queue.clear()
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
             self.proc = self.current = None
 
 

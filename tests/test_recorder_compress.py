@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import h5py
@@ -155,6 +156,36 @@ def test_a_kill_during_compression_leaves_the_segment_intact_and_a_restart_redoe
     assert is_compressed(path) and not os.path.exists(tmp)
     rec = recorder.open(folder)
     _same_content(session.content, _content(rec))
+    rec.close()
+    w.close()
+
+
+_KILLED_WRITER = """
+import os, sys
+from recorder.buffer import RecordBuffer
+from recorder.writer import HDF5Writer
+from tests.test_recorder import fly
+buf, w = RecordBuffer(), HDF5Writer(sys.argv[1], rotate_bytes=None)
+fly(1.0, on_step=lambda res, t: buf.add(res, t))
+w.write_all(buf.take())
+w.flush()
+os._exit(0)  # killed: the segment is never closed, its superblock still says open for writing
+"""
+
+
+def test_a_segment_whose_writer_was_killed_is_compressed_after_the_restart(tmp_path) -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path)], check=True, cwd=root, timeout=120,
+                   env=dict(os.environ, PYTHONPATH=root))
+    before = recorder.open(tmp_path)
+    content = _content(before)
+    path = before.files[0]
+    before.close()
+    w = HDF5Writer(tmp_path, compress=True, resume_within_s=600)  # the restart: the segment becomes interrupted
+    assert w.resumed and w.wait_compression(120)
+    assert is_compressed(path)
+    rec = recorder.open(tmp_path)
+    _same_content(content, _content(rec))
     rec.close()
     w.close()
 

@@ -201,6 +201,9 @@ def _compress_locked(path: str, level: int, fsync: bool) -> dict:
     before = os.path.getsize(path)
     if is_compressed(path):  # another compressor did it while this one waited for the lock
         return {"file": path, "compressed": True, "before": before, "after": before, "skipped": True, "cpu_s": 0.0}
+    found = _index_entry(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
+    if found is not None and found[2].get("end") is None:  # a replaced file would lose the writer's appends
+        raise CompressionError("its session index says it is still being written")
     tmp = path + TMP_SUFFIX
     try:
         with _open(path) as src, h5py.File(tmp, "w", libver=("v110", "v110")) as dst:
@@ -248,16 +251,24 @@ def pending_segments(folder: str) -> list[str]:
     return out
 
 
-def mark_compressed(folder: str, name: str, stored_bytes: int | None) -> bool:
-    """Note in the index of a session no writer holds that its segment ``name`` is compressed
-    (atomic replace, as the writer does); False if no index lists it."""
+def _index_entry(folder: str, name: str) -> tuple[str, dict, dict] | None:
+    """(index path, index document, entry) of the session index listing segment ``name``."""
     path = os.path.join(folder, name.rsplit("_", 1)[0] + ".index.json")
     try:
         with open(path) as fh:
             doc = json.load(fh)
-        entry = next(e for e in doc.get("segments", []) if e.get("file") == name)
-    except (OSError, ValueError, StopIteration):
+        return path, doc, next(e for e in doc.get("segments", []) if e.get("file") == name)
+    except (OSError, ValueError, StopIteration, AttributeError):
+        return None
+
+
+def mark_compressed(folder: str, name: str, stored_bytes: int | None) -> bool:
+    """Note in the index of a session no writer holds that its segment ``name`` is compressed
+    (atomic replace, as the writer does); False if no index lists it."""
+    found = _index_entry(folder, name)
+    if found is None:
         return False
+    path, doc, entry = found
     entry["compressed"], entry["stored_bytes"] = True, stored_bytes
     with open(path + ".tmp", "w") as fh:
         json.dump(doc, fh, indent=1)

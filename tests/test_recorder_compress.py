@@ -233,3 +233,15 @@ def test_values_are_stored_at_the_precision_their_encoding_needs() -> None:
     assert g.raw_dtype == np.uint32 and g.values_dtype == np.float64  # the widest member decides
     one = SegmentLayout.from_database(ParameterDatabase(frame, [db.parameters[0]])).groups[0]
     assert one.raw_dtype == np.uint16 and one.values_dtype == np.float32
+
+
+def test_a_segment_its_index_lists_as_being_written_is_refused(session, tmp_path) -> None:
+    folder = _copy_session(session, tmp_path)
+    index_path = next(folder.glob("*.index.json"))
+    doc = json.load(open(index_path))
+    doc["segments"][-1]["end"] = None  # as while its writer appends to it
+    index_path.write_text(json.dumps(doc))
+    path = str(folder / doc["segments"][-1]["file"])
+    with pytest.raises(CompressionError, match="still being written"):
+        compress_segment(path)
+    assert not is_compressed(path)

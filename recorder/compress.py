@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import h5py
 import numpy as np
@@ -180,7 +181,7 @@ def compress_segment(path: str, *, level: int = LEVEL, fsync: bool = True) -> di
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: str, *, wait: bool = True):
+def _folder_lock(folder: str, *, wait: bool = True) -> Iterator[bool]:
     """One compressor at a time per folder: an exclusive ``flock`` on its ``LOCK_NAME`` file
     (yields False if ``wait`` is False and another holds it). Not the segment files themselves:
     HDF5 locks those for its own readers."""

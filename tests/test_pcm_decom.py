@@ -352,3 +352,4 @@ def test_feed_many_equals_feeding_one_by_one(frame, mode, align32):
         for a, b in zip((np.concatenate(c) for c in zip(*want)), burst.samples.column(name)):
             np.testing.assert_array_equal(a, b)
     assert len(burst.major) == sum(len(r.major) for r in singles if r.major is not None)
+    assert len(many.feed_many([]).frames) == 0

@@ -135,7 +135,9 @@ class Decommutator:
                 run_key = key
         if run:
             parts.append(self._run_frames(run, run_key, errors))
-        return self._result(MinorFrames.concat(parts) if len(parts) != 1 else parts[0], errors)
+        if not parts:
+            return DecomResult(frames=MinorFrames.empty(self.frame.words_per_minor))
+        return self._result(MinorFrames.concat(parts), errors)
 
     def _run_key(self, packet: Packet) -> tuple | None:
         """What packets must share to be decoded back to back; None: decode it alone."""

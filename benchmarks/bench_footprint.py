@@ -11,9 +11,10 @@ Reported per bit rate: raw packet bytes, live and compressed bytes, their ratio 
 the raw packet bytes (target: compressed <= 1.2x), bytes per flight hour
 (extrapolated linearly from the run), and the compressor's CPU seconds (the
 children's own count, start-up included; median of the repeats) per second of
-recording (target: <= 0.10 at 20 Mb/s).
+recording (target: <= 0.10 at 20 Mb/s). ``--beside`` also times the live writer's
+write + flush of each block alone and with a compressor child working beside it.
 
-    python benchmarks/bench_footprint.py [--seconds 120] [--rates 1,10,20] [--repeat 3]
+    python benchmarks/bench_footprint.py [--seconds 120] [--rates 1,10,20] [--repeat 3] [--beside]
 """
 
 from __future__ import annotations
@@ -106,12 +107,53 @@ def run(rate_mbps: float, seconds: float, repeat: int, tmp: str) -> dict:
     }
 
 
+def writer_beside_compressor(tmp: str, big: str, rounds: int = 2) -> list[dict]:
+    """The live writer's write + flush of each 0.5 s block (10 Mb/s, 12 s of flight, as fast as it
+    goes), alone and with a compressor child compressing a copy of ``big`` beside it."""
+    vehicle, ingest = Vehicle(start_ns=T0, bit_rate=10e6, seed=1), Ingest()
+    buf, sections = RecordBuffer(max_bytes=1 << 33), []
+    t, cut = T0, T0 + S // 2
+    while t < T0 + 12 * S:
+        t += 10_000_000
+        for dg in vehicle.advance(t):
+            buf.add(ingest.receive(dg, t), t)
+        if t >= cut:
+            sections.append(buf.take())
+            cut += S // 2
+    out = []
+    for beside in [False, True] * rounds:
+        folder = os.path.join(tmp, "stall")
+        shutil.rmtree(folder, ignore_errors=True)
+        c = None
+        if beside:
+            shutil.copyfile(big, os.path.join(tmp, "big.h5"))
+            c = Compressor()  # as the station runs it: nice 10
+            c.submit(os.path.join(tmp, "big.h5"))
+        w = HDF5Writer(folder, session="stall", rotate_bytes=None)
+        ms = []
+        for sec in sections:
+            t0 = time.perf_counter()
+            w.write_all(sec)
+            w.flush()
+            ms.append((time.perf_counter() - t0) * 1e3)
+        w.close()
+        still = c is not None and c.busy
+        if c is not None:
+            c.wait()
+        out.append({"compressor_beside": beside, "compressor_busy_throughout": still,
+                    "block_ms_median": round(statistics.median(ms), 1), "block_ms_max": round(max(ms), 1),
+                    "longest_hdf5_call_ms": round(w.longest_call_s * 1e3, 1)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=120.0, help="simulated flight time per bit rate")
     ap.add_argument("--rates", default="1,10,20", help="bit rates in Mb/s")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--beside", action="store_true",
+                    help="also time the live writer's blocks with a compressor child working beside it")
     args = ap.parse_args()
     out = []
     with tempfile.TemporaryDirectory(prefix="gs-footprint-") as tmp:
@@ -119,6 +161,11 @@ def main() -> None:
             res = run(r, args.seconds, args.repeat, tmp)
             out.append(res)
             print(json.dumps(res), flush=True)
+        if args.beside:
+            big = os.path.join(tmp, "big-src")
+            rec = record_flight(big, 30, 20e6)
+            for res in writer_beside_compressor(tmp, rec["files"][0]):
+                print(json.dumps(res), flush=True)
     print(f"\n{'Mb/s':>5} {'raw GB/h':>9} {'live GB/h':>10} {'x raw':>6} {'closed GB/h':>12} {'x raw':>6} "
           f"{'compress CPU':>13}")
     for r in out:

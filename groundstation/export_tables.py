@@ -131,6 +131,14 @@ def _iso_ns(t: np.ndarray) -> np.ndarray:
     return np.char.add(np.datetime_as_string(t.astype("datetime64[ns]"), unit="ns"), "Z")
 
 
+def _as_recorded(v: np.ndarray) -> np.ndarray:
+    """Values that are all float32 numbers (recorded as float32, widened by a join) as float32, so
+    the text shows the value recorded ("308.83"), not its float64 expansion ("308.8299865722656")."""
+    if v.dtype == np.float64 and np.array_equal(v.astype(np.float32), v, equal_nan=True):
+        return v.astype(np.float32)
+    return v
+
+
 class _CsvSink:
     def __init__(self, path: str, names: list[str], long: bool) -> None:
         self.fh = open(path, "w", newline="", encoding="utf-8")
@@ -142,10 +150,11 @@ class _CsvSink:
 
         if self.long:
             t, pid, v = block
-            df = pd.DataFrame({"time": _iso_ns(t), "parameter": np.asarray(self.names, object)[pid], "value": v})
+            df = pd.DataFrame({"time": _iso_ns(t), "parameter": np.asarray(self.names, object)[pid],
+                               "value": _as_recorded(v)})
         else:
             t, vals = block
-            df = pd.DataFrame(vals, columns=self.names)
+            df = pd.DataFrame({n: _as_recorded(vals[:, j]) for j, n in enumerate(self.names)})
             df.insert(0, "time", _iso_ns(t))
         df.to_csv(self.fh, header=self.header, index=False, na_rep="", lineterminator="\n")
         self.header = False

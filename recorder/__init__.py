@@ -5,8 +5,9 @@ events on the event loop and appends them to live-readable (SWMR) HDF5 segment
 files from a worker thread; ``layout`` says what is where, ``buffer`` and
 ``blocks`` decide (sans-I/O), ``writer`` moves the arrays into files
 (``segfile`` creates them, ``sessionindex`` lists them and resumes a session
-after a crash). ``window`` reads a live session's recent samples back, for
-console backfill.
+after a crash). ``compress`` compresses closed segments in a child process
+(verified, swapped in atomically). ``window`` reads a live session's recent
+samples back, for console backfill.
 
 Reading (analysts): ``recorder.open(path)`` returns a ``Recording`` of a segment
 file, a session index or a folder. See docs/recording.md.

@@ -18,8 +18,9 @@ catalog version change) therefore starts a new segment.
                               same frame filter, same relative slot times)
         time   (T,)   int64   dimension scale, attrs units="nanoseconds since 1970-01-01"
         param  (P,)   string  dimension scale: the parameter names (the column axis)
-        values (T, P) float64 engineering units; attrs aligned with the param axis
-        raw    (T, P) uint32|uint64  the raw bits
+        values (T, P) float32|float64 engineering units (``values_dtype``); attrs aligned
+                              with the param axis
+        raw    (T, P) uint8|16|32|64  the raw bits, at the width of the group's widest word
         limit  (T, P) int8    -2 critical low .. 0 ok .. 2 critical high
     /packets/data   (B,)   uint8   every Chapter 10 packet, back to back, as received
     /packets/index  (N, 6) int64   offset, length, channel, data_type, rtc, arrival_ns
@@ -38,6 +39,7 @@ Also here (pure): the session index document that lists the segment files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ __all__ = [
     "DatasetSpec",
     "RateGroup",
     "SegmentLayout",
+    "float32_holds",
+    "raw_dtype_for",
     "segment_file_name",
     "index_file_name",
     "new_index",
@@ -109,10 +113,49 @@ class RateGroup:
     frame_interval: int
     rate_hz: float | None
     raw_dtype: np.dtype
+    values_dtype: np.dtype = np.dtype(np.float64)
 
     @property
     def path(self) -> str:
         return f"rates/{self.name}"
+
+
+def raw_dtype_for(bits: int) -> np.dtype:
+    """The narrowest unsigned type that holds ``bits`` raw bits."""
+    return np.dtype(next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if np.dtype(t).itemsize * 8 >= bits))
+
+
+F32_RAW_BITS = 16  # integer words up to this wide are checked for float32 values (every raw value)
+
+
+def float32_holds(p, frame) -> bool:
+    """Whether float32 keeps ``p``'s engineering values: a float word of at most 32 bits with
+    no calibration, or an integer word of at most ``F32_RAW_BITS`` bits whose calibrated value
+    float32 rounds by less than a quarter of one raw count's step, over every raw value (in
+    closed form for linear calibrations: at most max|EU| * 2**-24 against the slope)."""
+    return _float32_holds(p.calibration, p.encoding, p.bit_width(frame))
+
+
+@functools.lru_cache(maxsize=4096)
+def _float32_holds(cal, encoding: str, bits: int) -> bool:
+    if encoding == "float":
+        return bits <= 32 and cal.is_identity
+    if bits > F32_RAW_BITS:
+        return False
+    low = -(1 << (bits - 1)) if encoding == "signed" else 0
+    if not cal.pairs and len(cal.polynomial) <= 2:  # linear: in closed form (float32 rounds by <= |x| 2^-24)
+        c0, c1 = ((tuple(cal.polynomial) or (0.0, 1.0)) + (0.0,))[:2]
+        if c1 == 0:
+            return float(np.float32(c0)) == c0
+        worst = max(abs(c0 + c1 * low), abs(c0 + c1 * (low + (1 << bits) - 1)))
+        return worst < 3e38 and worst * 2.0**-24 <= abs(c1) / 4
+    eu = cal.apply(np.arange(low, low + (1 << bits), dtype=np.float64))  # every raw value, in order
+    if not np.isfinite(eu).all() or np.abs(eu).max() >= 3e38:
+        return False
+    err = np.abs(eu.astype(np.float32) - eu).max()
+    steps = np.abs(np.diff(eu))
+    steps = steps[steps > 0]
+    return bool(err == 0 or (len(steps) and err <= steps.min() / 4))
 
 
 def _calibration_json(cal) -> str:
@@ -221,13 +264,14 @@ class SegmentLayout:
         for g, ((fp, fi, _), members) in enumerate(order):
             name = f"rate_{g:02d}"
             offs = np.array([_slot_offsets_ns(params[i], frame)[0] for i in members], np.int64)
-            wide = any(params[i].bit_width(frame) > 32 for i in members)
+            bits = max(params[i].bit_width(frame) for i in members)
+            f32 = all(float32_holds(params[i], frame) for i in members)
             first = params[members[0]]
             groups.append(RateGroup(
                 name=name, pids=np.array(members, np.int32), names=tuple(params[i].name for i in members),
                 time_offset_ns=offs - offs[0], samples_per_minor=first.samples_per_minor(frame),
                 frame_position=fp, frame_interval=fi, rate_hz=first.nominal_rate(frame),
-                raw_dtype=np.dtype(np.uint64 if wide else np.uint32)))
+                raw_dtype=raw_dtype_for(bits), values_dtype=np.dtype(np.float32 if f32 else np.float64)))
             for c, i in enumerate(members):
                 gid[i], col[i], slot[i] = g, c, starts[-1] + c
                 rate_group_name[i] = name
@@ -310,7 +354,7 @@ class SegmentLayout:
             specs.append(DatasetSpec(t, np.dtype(np.int64), (), _chunk_rows(8), dict(time_attrs), scale="time"))
             specs.append(DatasetSpec(c, STR, (p,), 0, {"long_name": "parameter name"}, scale="param",
                                      data=list(g.names)))
-            specs.append(DatasetSpec(f"{g.path}/values", np.dtype(np.float64), (p,), _chunk_rows(8 * p),
+            specs.append(DatasetSpec(f"{g.path}/values", g.values_dtype, (p,), _chunk_rows(g.values_dtype.itemsize * p),
                                      {**attrs, "long_name": "engineering value"}, dims=(t, c)))
             specs.append(DatasetSpec(f"{g.path}/raw", g.raw_dtype, (p,), _chunk_rows(g.raw_dtype.itemsize * p),
                                      {"long_name": "raw bits as unsigned integer"}, dims=(t, c)))

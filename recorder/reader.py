@@ -45,7 +45,7 @@ class Samples:
 
     name: str
     t_ns: np.ndarray  # int64 ns since 1970 (UTC)
-    values: np.ndarray  # float64 engineering units
+    values: np.ndarray  # engineering units, float32 or float64 as recorded (docs/recording.md)
     raw: np.ndarray
     limit: np.ndarray  # int8
     units: str = ""

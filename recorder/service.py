@@ -45,7 +45,8 @@ class RecorderService:
 
     ``rotate_bytes`` / ``rotate_seconds`` rotate segment files; ``fsync`` makes
     each flush durable against power loss; ``max_buffer_bytes`` bounds memory
-    when the disk cannot keep up. ``on_state`` (optional) is called on the
+    when the disk cannot keep up; ``compress`` compresses each closed segment in
+    the background (``recorder.compress``). ``on_state`` (optional) is called on the
     caller's thread from ``flush_due`` with each state change.
     """
 
@@ -63,6 +64,7 @@ class RecorderService:
         pause_s: float = 0.0002,
         resume_within_s: float | None = None,
         read_share: float = 0.25,
+        compress: bool = True,
         on_state: Callable[[dict], None] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -71,7 +73,7 @@ class RecorderService:
         self.buffer = RecordBuffer(max_bytes=max_buffer_bytes)
         self.writer = HDF5Writer(folder, session=session, fsync=fsync, rotate_bytes=rotate_bytes,
                                  rotate_seconds=rotate_seconds, piece_bytes=piece_bytes, pause_s=pause_s,
-                                 resume_within_s=resume_within_s, clock_ns=clock_ns)
+                                 resume_within_s=resume_within_s, compress=compress, clock_ns=clock_ns)
         self.on_state = on_state
         self._pool = RecorderWorker(read_share=read_share)
         self._future: concurrent.futures.Future | None = None

@@ -13,6 +13,12 @@ a full disk or any HDF5 error puts it in the ``error`` state with a message
 (``status()``), the data of the failed write is dropped and counted, and after
 ``retry_s`` it tries again in a new segment file. The session's files are listed
 in ``<session>.index.json`` beside them, replaced atomically on every change.
+
+With ``compress=True`` every segment it closes is compressed in the background
+(``compress.Compressor``: a child process, polled on each ``flush``; the index
+entry gets ``"compressed": true`` once the compressed copy replaced the file),
+and segments of the folder left closed but uncompressed (a crash, a kill, a stop
+before the child finished) are compressed when the writer starts.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import h5py
 import numpy as np
 
 from .buffer import Block, Section, assemble
+from .compress import Compressor, mark_compressed, pending_segments
 from .layout import SegmentLayout, segment_file_name
 from .segfile import abandon, create_segment_file, describe
 from .sessionindex import SessionIndex, find_resumable
@@ -79,6 +86,7 @@ class HDF5Writer:
         pause_s: float = 0.0,
         retry_s: float = 5.0,
         resume_within_s: float | None = None,
+        compress: bool = False,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.folder = os.fspath(folder)
@@ -121,6 +129,11 @@ class HDF5Writer:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self._note(f"cannot resume session {resumed}: {describe(exc)}")
         self._next_number = self.index.next_number()
+        self.compressor: Compressor | None = None
+        if compress:
+            self.compressor = Compressor()
+            for path in pending_segments(self.folder) if os.path.isdir(self.folder) else ():
+                self.compressor.submit(path)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -229,6 +242,8 @@ class HDF5Writer:
                 seg.entry["closed_ns"] = self.clock_ns()
                 seg.entry["end"] = reason
                 self.index.save()
+                if self.compressor is not None:
+                    self.compressor.submit(seg.path)
 
     def _append(self, blk: Block) -> None:
         seg = self._seg
@@ -271,6 +286,8 @@ class HDF5Writer:
         ds = seg.datasets.get(path)
         if ds is None:
             ds = seg.datasets[path] = seg.file[path]
+        if arr.dtype != ds.dtype:  # values stored as float32, raw at the word's width (layout)
+            arr = arr.astype(ds.dtype)
         start = seg.rows[path]
         row_bytes = max(arr[:1].nbytes, 1)
         step = max(1, self.piece_bytes // row_bytes)
@@ -287,6 +304,8 @@ class HDF5Writer:
     # -- flushing, closing -------------------------------------------------------------------
     def flush(self) -> bool:
         """Make everything written so far visible to readers and crash-safe (never raises)."""
+        if self.compressor is not None:
+            self._compression_results(self.compressor.poll())
         seg = self._seg
         if seg is None:
             return self.state != "error"
@@ -316,6 +335,28 @@ class HDF5Writer:
             self._note(f"closing {self.folder}: {describe(exc)}")
         self.index.close(self.clock_ns())
         self.state = "closed"
+        if self.compressor is not None:  # the child in progress finishes on its own; the rest waits
+            self._compression_results(self.compressor.poll())  # for the next start (pending_segments)
+            self.compressor.detach()
+
+    def wait_compression(self, timeout: float | None = None) -> bool:
+        """Block until every closed segment submitted is compressed (tests, tools); True if idle."""
+        if self.compressor is None:
+            return True
+        self._compression_results(self.compressor.wait(timeout))
+        return not self.compressor.busy
+
+    def _compression_results(self, results: list[dict]) -> None:
+        for res in results:
+            name = os.path.basename(str(res.get("file", "")))
+            entry = next((e for e in self.index.segments if e.get("file") == name), None)
+            if not res.get("compressed"):
+                self._note(f"cannot compress {name}: {res.get('error')} (kept uncompressed)")
+            elif entry is not None:
+                entry["compressed"], entry["stored_bytes"] = True, res.get("after")
+                self.index.save()
+            else:  # a segment of an earlier session in the folder
+                mark_compressed(self.folder, name, res.get("after"))
 
     # -- health ---------------------------------------------------------------------------------
     def status(self) -> dict:
@@ -340,6 +381,7 @@ class HDF5Writer:
             "last_flush_ns": self.last_flush_ns,
             "last_write_s": round(self.last_write_s, 6),
             "longest_call_ms": round(self.longest_call_s * 1e3, 3),
+            "compression": None if self.compressor is None else self.compressor.status(),
             "errors": list(self.errors),
         }
 

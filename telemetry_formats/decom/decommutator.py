@@ -7,7 +7,7 @@ the frames of a packet is vectorized.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +16,7 @@ from construct import ConstructError
 from ..bits import to_bitstream
 from ..ch10.ipts import IPTS_RTC, ipts_format, time_stamps_ns
 from ..ch10.packet import Packet
-from ..ch10.pcm import DATA_TYPE_PCM_F1, PcmCsdw, PcmLayout, PcmMode, split_pcm_body
+from ..ch10.pcm import DATA_TYPE_PCM_F1, PcmCsdw, PcmLayout, PcmMode, PcmRecords, split_pcm_body
 from ..paramdb.model import ParameterDatabase
 from .frames import FrameSynchronizer, MinorFrames, read_words, sync_ok
 from .major import MajorFrameAssembler, MajorFrames
@@ -94,6 +94,7 @@ class Decommutator:
         self._sync: dict[tuple, FrameSynchronizer] = {}
         self._layouts: dict[tuple, PcmLayout] = {}
         self._csdws: dict[bytes, tuple[PcmLayout | None, bool]] = {}
+        self._run_keys: dict[tuple, tuple | None] = {}  # feed_many: (CSDW, body length, time key) -> run key
         self._units: dict[tuple, UnitReader | None] = {}
         self._sfid = SfidDecoder(self.frame)
         self._major = (
@@ -106,10 +107,80 @@ class Decommutator:
         """Decode one PCM format 1 packet. Never raises on bad data."""
         self.stats.packets += 1
         self.stats.bytes += packet.header.packet_length
+        errors: list[DecomError] = []
+        return self._result(self._checked_frames(packet, errors), errors)
+
+    def feed_many(self, packets: Sequence[Packet]) -> DecomResult:
+        """Decode several PCM packets (a datagram burst, a file chunk) in one pass.
+
+        The same frames, samples and errors as ``feed`` on each packet in turn, in
+        one result: consecutive packets whose records can be read back to back (same
+        CSDW and time-stamp format, whole records only) are decoded together, so the
+        fixed cost of a call is paid once per run instead of once per packet.
+        """
+        parts: list[MinorFrames] = []
+        errors: list[DecomError] = []
+        run: list[Packet] = []
+        run_key = None
+        for p in packets:
+            self.stats.packets += 1
+            self.stats.bytes += p.header.packet_length
+            key = self._run_key(p)
+            if run and (key is None or key != run_key):
+                parts.append(self._run_frames(run, run_key, errors))
+                run = []
+            if key is None:
+                parts.append(self._checked_frames(p, errors))
+            else:
+                run.append(p)
+                run_key = key
+        if run:
+            parts.append(self._run_frames(run, run_key, errors))
+        if not parts:
+            return DecomResult(frames=MinorFrames.empty(self.frame.words_per_minor))
+        return self._result(MinorFrames.concat(parts), errors)
+
+    def _run_key(self, packet: Packet) -> tuple | None:
+        """What packets must share to be decoded back to back; None: decode it alone."""
+        body = packet.body
+        if packet.data_type != DATA_TYPE_PCM_F1 or len(body) < 4:
+            return None
+        raw = body[:4].tobytes()
+        key = (raw, len(body), self._time_key(packet))
+        hit = self._run_keys.get(key, False)
+        if hit is False:
+            layout, iph = self._csdw(raw)
+            n = len(body) - 4
+            whole = layout is not None and iph and layout.mode is not PcmMode.THROUGHPUT \
+                and n > 0 and n % layout.record_bytes == 0
+            if len(self._run_keys) > 256:
+                self._run_keys.clear()
+            hit = self._run_keys[key] = (raw, key[2]) if whole else None
+        return hit
+
+    def _run_frames(self, run: list[Packet], key: tuple, errors: list[DecomError]) -> MinorFrames:
+        if len(run) == 1:
+            return self._checked_frames(run[0], errors)
+        layout = self._csdw(key[0])[0]
+        recs = split_pcm_body(layout, b"".join([p.data for p in run]))
+        rec = layout.record_bytes
+        counts = [(len(p.body) - 4) // rec for p in run]
         try:
-            frames, errors = self._frames(packet)
+            return self._record_frames(run, counts, layout, recs, errors)
         except (ConstructError, ValueError, IndexError) as exc:  # defensive: never escape
-            frames, errors = MinorFrames.empty(self.frame.words_per_minor), [self._err(packet, f"undecodable PCM data: {exc}")]
+            errors.append(self._err(run[0], f"undecodable PCM data in {len(run)} packets: {exc}"))
+            return MinorFrames.empty(self.frame.words_per_minor)
+
+    def _checked_frames(self, packet: Packet, errors: list[DecomError]) -> MinorFrames:
+        """``_frames`` of one packet, never raising; its errors appended to ``errors``."""
+        try:
+            frames, errs = self._frames(packet)
+        except (ConstructError, ValueError, IndexError) as exc:  # defensive: never escape
+            frames, errs = MinorFrames.empty(self.frame.words_per_minor), [self._err(packet, f"undecodable PCM data: {exc}")]
+        errors.extend(errs)
+        return frames
+
+    def _result(self, frames: MinorFrames, errors: list[DecomError]) -> DecomResult:
         self.stats.errors += len(errors)
         self.stats.frames += len(frames)
         if not len(frames):
@@ -145,8 +216,15 @@ class Decommutator:
                 self._err(packet, f"{recs.trailing_bytes} bytes after the last whole minor frame "
                                   f"({layout.record_bytes}-byte records)")
             )
+        return self._record_frames([packet], [len(recs.times)], layout, recs, errors), errors
+
+    def _record_frames(self, packets: list[Packet], counts: list[int], layout: PcmLayout, recs: PcmRecords,
+                       errors: list[DecomError]) -> MinorFrames:
+        """Minor frames of packed/unpacked ``recs``: the records of ``packets`` back to back,
+        ``counts[i]`` of them from ``packets[i]`` (errors are reported per packet)."""
+        n_words = self.frame.words_per_minor
         if len(recs.times) == 0:
-            return MinorFrames.empty(n_words), errors
+            return MinorFrames.empty(n_words)
         units = self._unit_reader(layout)
         good_sync = units.sync_ok(recs.units16) if units else sync_ok(recs.stream, recs.frame_start_bits, layout)
         keep = recs.locked()
@@ -155,15 +233,24 @@ class Decommutator:
         n_keep = int(np.count_nonzero(keep))
         if n_good < n:
             self.stats.sync_errors += n - n_good
-            errors.append(self._err(packet, f"{n - n_good} of {n} minor frames without sync"))
+            self._sync_errors(packets, counts, good_sync, errors)
         self.stats.unlocked_frames += n_good - n_keep
         times = recs.times if n_keep == n else recs.times[keep]
-        t_ns = self._ipts_ns(packet, times)
+        # _ipts_ns reads only the header fields of _time_key, which the packets of a run share
+        t_ns = self._ipts_ns(packets[0], times)
         if units is not None:
             u = recs.units16 if n_keep == n else recs.units16[keep]
-            return MinorFrames(t_ns, None, units.frame_numbers(u), units=u, layout=layout), errors
+            return MinorFrames(t_ns, None, units.frame_numbers(u), units=u, layout=layout)
         words = read_words(recs.stream, recs.frame_start_bits[keep], layout)
-        return MinorFrames(t_ns, words, self._frame_numbers(words)), errors
+        return MinorFrames(t_ns, words, self._frame_numbers(words))
+
+    def _sync_errors(self, packets: list[Packet], counts: list[int], good_sync: np.ndarray,
+                     errors: list[DecomError]) -> None:
+        starts = np.cumsum([0] + counts[:-1])
+        good = np.add.reduceat(good_sync.astype(np.int64), starts) if len(packets) > 1 else [np.count_nonzero(good_sync)]
+        for p, n, g in zip(packets, counts, good):
+            if g < n:
+                errors.append(self._err(p, f"{n - int(g)} of {n} minor frames without sync"))
 
     def _frame_numbers(self, words: np.ndarray) -> np.ndarray:
         sfid = self.frame.sfid
@@ -191,6 +278,12 @@ class Decommutator:
                     layout = self._layouts[key] = PcmLayout.from_csdw(self.frame, csdw)
             hit = self._csdws[raw] = (layout, bool(csdw.iph))
         return hit
+
+    @staticmethod
+    def _time_key(packet: Packet) -> tuple:
+        """The header fields ``_ipts_ns`` depends on (packets that share them share one call)."""
+        h = packet.header
+        return (h.ipts_source, h.secondary_time_format if h.ipts_source else None)
 
     def _ipts_ns(self, packet: Packet, times: np.ndarray) -> np.ndarray:
         """Intra-packet time stamps as ns: RTC correlated to UTC, other formats as ``ipts`` decodes them."""

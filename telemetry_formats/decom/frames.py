@@ -70,6 +70,16 @@ class MinorFrames:
 
     @classmethod
     def concat(cls, parts: list["MinorFrames"]) -> "MinorFrames":
+        """Frames of ``parts`` back to back (kept as 16-bit units when they all are, in one layout)."""
+        full = [p for p in parts if len(p)] or parts[:1]
+        if len(full) == 1:
+            return full[0]
+        layout = full[0].layout
+        if all(p.units is not None and p.layout == layout for p in full):
+            return cls(np.concatenate([p.t_ns for p in full]), None,
+                       np.concatenate([p.frame_number for p in full]),
+                       units=np.concatenate([p.units for p in full]), layout=layout)
+        parts = full
         return cls(
             np.concatenate([p.t_ns for p in parts]),
             np.concatenate([p.words for p in parts]),

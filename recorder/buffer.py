@@ -96,7 +96,7 @@ class RecordBuffer:
         for p in getattr(result, "packets", ()) or ():
             raw = p.raw
             n = len(raw)
-            if self.pending_bytes + n > self.max_bytes:
+            if self.pending_bytes + n + PACKET_OVERHEAD > self.max_bytes:
                 self.stats.dropped_packets += 1
                 continue
             # a Packet (ok or data checksum error) or an ingest ReceivedSpan (truncated, header error)

@@ -79,7 +79,12 @@ class SimulatorRunner:
                 except asyncio.TimeoutError:
                     pass
             else:
+                # Behind schedule (a busy machine): note it, skip the ticks already missed (advance()
+                # sends everything due up to now in one call) and still yield, so a late simulator
+                # never keeps the event loop to itself.
                 self.late_s = max(self.late_s, -delay)
+                k = max(k, int((time.monotonic() - start) / self.period_s))
+                await asyncio.sleep(0)
             self.send_due()
             if duration_s is not None and time.monotonic() - start >= duration_s:
                 break

@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION } from "./codec.js";
 import { mountCommandPanel } from "./command/panel.js";
 import { CommandStrip } from "./command/strip.js";
 import { Connection } from "./connection.js";
+import { History } from "./history.js";
 import { RATES, WINDOWS, defaultLayout, loadLayout, saveLayout } from "./layout.js";
 import { PositionField, tokenUser } from "./position.js";
 import { Resume } from "./resume.js";
@@ -45,12 +46,13 @@ const position = new PositionField($(".top"), () => tokenUser(auth.token()) || s
   () => { if (!conn.stopped) { conn.stop(); conn.start(); } });
 const conn = new Connection({ token: () => auth.token(), onMessage, onState, query: () => ({ position: position.value() }) });
 const resume = new Resume(store, (m) => conn.send(m));
+const history = new History(store, (m) => conn.send(m)); // the charts' window from the recording
 
 // -- controls ----------------------------------------------------------------------
 const windowSel = $("#window");
 const rateSel = $("#rate");
 const pauseBtn = $("#pause");
-for (const w of WINDOWS) windowSel.append(new Option(w < 60 ? `${w} s` : `${w / 60} min`, String(w)));
+for (const w of WINDOWS) windowSel.append(new Option(w < 60 ? `${w} s` : w < 3600 ? `${w / 60} min` : `${w / 3600} h`, String(w)));
 for (const r of RATES) rateSel.append(new Option(`${r} Hz`, String(r)));
 windowSel.addEventListener("change", () => changeLayout((l) => { l.window = Number(windowSel.value); }));
 rateSel.addEventListener("change", () => changeLayout((l) => { l.rate = Number(rateSel.value); }));
@@ -69,10 +71,11 @@ function applyLayout() {
   if (!layout) return;
   browser.setSelection(layout.table, layout.charts);
   table.setParams(layout.table);
-  store.setRate(layout.rate);
+  store.setView(layout.rate, layout.window);
   store.keepSeries(layout.charts);
   charts.setParams(layout.charts);
   charts.setWindow(layout.window);
+  history.setView(layout.charts, layout.window, layout.rate);
   windowSel.value = String(layout.window);
   rateSel.value = String(layout.rate);
   schedule();
@@ -134,6 +137,7 @@ function onMessage(m) {
   if (m.type === "hello") store.reset();
   store.apply(m);
   resume.apply(m);
+  history.apply(m);
   switch (m.type) {
     case "hello":
       if (m.protocol !== PROTOCOL_VERSION) {
@@ -147,6 +151,7 @@ function onMessage(m) {
       ensureLayout();
       position.refresh();
       resume.sessionStarted(layout ? [...layout.table, ...layout.charts] : []);
+      history.sessionStarted();
       browser.renderCatalog();
       table.refreshCatalog();
       charts.refreshCatalog();
@@ -169,7 +174,7 @@ function onMessage(m) {
     case "subscribed":
       if (m.id !== null && m.id === pendingSub) {
         pendingSub = null;
-        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub) conn.send({ type: "unsubscribe", sub });
+        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub && !history.owns(sub)) conn.send({ type: "unsubscribe", sub });
       }
       break;
     case "acked":
@@ -310,7 +315,7 @@ setInterval(() => {
   }
 }, 250);
 
-window.gs = { store, conn, charts, table, stats, commandStrip, get layout() { return layout; }, get commandPanel() { return commandPanel; } };
+window.gs = { store, conn, charts, table, stats, history, commandStrip, get layout() { return layout; }, get commandPanel() { return commandPanel; } };
 status.render();
 alarms.render();
 conn.start();

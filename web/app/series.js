@@ -90,6 +90,15 @@ export class Series {
     this.version++;
   }
 
+  /** A copy with room for `capacity` points, holding the newest of these (and their breaks). */
+  resized(capacity) {
+    const s = new Series(capacity);
+    const [t, mn, mx, last] = this.window(-Infinity);
+    s.merge(t, mn, mx, last);
+    s.breaks = this.breaks.slice();
+    return s;
+  }
+
   _compact() {
     const n = this.end - this.start;
     for (const a of [this.t, this.min, this.max, this.last]) a.copyWithin(0, this.start, this.end);

@@ -5,7 +5,8 @@
 import { Series } from "./series.js";
 
 export const LIMIT_HOLD_MS = 1500; // a limit colour stays at least this long (a one-sample spike is seen)
-export const MAX_WINDOW_S = 300;
+export const MAX_WINDOW_S = 3600;
+const MAX_POINTS = 100_000; // a series' capacity at most (a 1-hour window at 20 Hz is 72,000)
 export const MAX_ALERTS = 8; // targeted alerts kept, newest first
 
 export class Store {
@@ -22,6 +23,7 @@ export class Store {
     this.bus = null; // the edge node's data path: {state: "LOST"|"OK", node}, null when not an edge
     this.alerts = []; // targeted alerts (wire form, plus `dismissed`), newest first
     this.rate = 20;
+    this.windowS = 60;
     this.lastSeq = 0;
     this.gaps = 0;
     this.frames = 0;
@@ -50,7 +52,7 @@ export class Store {
   }
 
   seriesCapacity() {
-    return Math.ceil(MAX_WINDOW_S * Math.max(1, this.rate)) + 16;
+    return Math.min(MAX_POINTS, Math.ceil(Math.min(this.windowS, MAX_WINDOW_S) * Math.max(1, this.rate)) + 64);
   }
 
   seriesOf(name) {
@@ -205,6 +207,7 @@ export class Store {
   }
 
   _on_data(m) {
+    if (m.rate !== this.rate) return; // another tier's frames: the history's, or the old rate's before it is left
     const now = performance.now();
     const n = m.ids.length;
     for (let i = 0; i < n; i++) {
@@ -266,11 +269,12 @@ export class Store {
     return Math.max(0, now - this.lastDataLocal) + this.serverLagMs;
   }
 
-  /** Series buffers sized for a new update rate (history at another rate is dropped). */
-  setRate(rate) {
-    if (rate === this.rate) return;
+  /** Series buffers sized for a new update rate and window (the points held are kept). */
+  setView(rate, windowS) {
+    if (rate === this.rate && windowS === this.windowS) return;
     this.rate = rate;
-    for (const name of this.series.keys()) this.series.set(name, new Series(this.seriesCapacity()));
+    this.windowS = windowS;
+    for (const [name, old] of this.series) this.series.set(name, old.resized(this.seriesCapacity()));
     this.dirty.series = true;
   }
 

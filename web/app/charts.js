@@ -4,7 +4,7 @@
 // frames, only when their series changed, and not at all while paused. A hole in the data (a
 // gap or a reconnect that no backfill filled) breaks the line and the envelope.
 import uPlot from "../vendor/uPlot.esm.js";
-import { el, fmtValue, limitClass, setText } from "./format.js";
+import { el, fmtStale, fmtValue, limitClass, setText, utcAxisLabels } from "./format.js";
 import { decimate } from "./series.js";
 
 const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
@@ -106,6 +106,12 @@ function drawLimitLines(u, lines) {
   ctx.restore();
 }
 
+/** The y axis as wide as its longest label (a label is never cut off). */
+function yAxisSize(u, values) {
+  const chars = Math.max(3, ...(values || []).map((v) => String(v).length));
+  return Math.ceil(chars * 7.2) + 16;
+}
+
 class StripChart {
   constructor(name, store, color, onRemove) {
     this.name = name;
@@ -115,9 +121,11 @@ class StripChart {
     this.xMax = 1;
     this.valueEl = el("span", { class: "chart-value" }, "—");
     this.unitsEl = el("span", { class: "chart-units" });
+    this.staleEl = el("span", { class: "chart-stale" });
+    this.stale = "";
     this.root = el("div", { class: "chart", dataset: { param: name } },
       el("div", { class: "chart-head" },
-        el("span", { class: "chart-name", text: name }), this.valueEl, this.unitsEl,
+        el("span", { class: "chart-name", text: name }), this.staleEl, this.valueEl, this.unitsEl,
         el("button", { class: "chart-remove", title: `remove ${name} from the charts`, onclick: () => onRemove(name) }, "×")),
       (this.plotEl = el("div", { class: "chart-plot" })));
     this.lines = [];
@@ -142,7 +150,11 @@ class StripChart {
           },
         },
       },
-      axes: [{ ...AXIS, size: 28, space: 110 }, { ...AXIS, size: 58, space: 30 }],
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // ticks fall on UTC seconds, minutes, days
+      axes: [
+        { ...AXIS, size: 28, space: 110, values: (u, splits, ax, space, incr) => utcAxisLabels(splits, incr) },
+        { ...AXIS, size: yAxisSize, space: 24 },
+      ],
       series: [
         {},
         // min and max take part in the y range, but are drawn by drawEnvelope (below)
@@ -174,6 +186,13 @@ class StripChart {
     setText(this.valueEl, text);
     const cls = `chart-value ${limitClass(this.store.shownLimit(v, now))}`;
     if (this.valueEl.className !== cls) this.valueEl.className = cls;
+    const age = this.store.staleness(this.name, now);
+    const stale = age === null ? "" : fmtStale(age);
+    if (stale !== this.stale) {
+      this.stale = stale;
+      setText(this.staleEl, stale);
+      this.root.classList.toggle("stale", !!stale);
+    }
   }
 
   render(windowS, paused, force) {

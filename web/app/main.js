@@ -194,6 +194,8 @@ function onMessage(m) {
 }
 
 function onState(s) {
+  store.live = s.state === "open";
+  if (store.live && store.notice?.text.startsWith("connection:")) store.notice = null; // back: the loss is over
   stats.connection.push({ state: s.state, attempt: s.attempt, delay: s.delay, at: Math.round(performance.now()) });
   if (stats.connection.length > 100) stats.connection.shift();
   status.setConnection(s);
@@ -282,7 +284,7 @@ function frame(now) {
   // text at most TEXT_HZ, in the same frames as the charts (the clock below catches the rest);
   // the status line's clock goes with it, so that text changes cost one relayout per tick
   const textDue = now - lastText >= 1000 / TEXT_HZ - 20;
-  if (d.values && textDue) {
+  if (d.values && textDue && !charts.paused) { // paused: every value shown stays as it was
     table.render(now);
     charts.renderHeads(now);
     d.values = false;
@@ -305,9 +307,24 @@ function frame(now) {
 }
 
 store.onChange(onStoreChange);
+// A silent connection (no frames, no pongs): pinged after PING_AFTER_MS of silence, shown amber
+// by the status bar after SILENT_MS, dropped and reopened after DEAD_MS.
+const PING_AFTER_MS = 600;
+const DEAD_MS = 10_000;
+let lastPing = 0;
 setInterval(() => {
-  // the clock: data age, retry countdown, limit colours whose hold ran out (in a frame of
-  // its own only when no data frame came by)
+  // the clock: data age, retry countdown, limit colours whose hold ran out, stale ages (in a
+  // frame of its own only when no data frame came by)
+  const t = performance.now();
+  if (store.live && t - store.lastMessageLocal > PING_AFTER_MS && t - lastPing > 500) {
+    lastPing = t;
+    conn.send({ type: "ping" });
+  }
+  if (store.live && store.lastMessageLocal && t - store.lastMessageLocal > DEAD_MS) {
+    store.note("connection: no reply from the server; reconnecting", "warn");
+    conn.stop();
+    conn.start();
+  }
   store.dirty.values = true;
   if (performance.now() - lastFrame > 200) {
     store.dirty.status = true;

@@ -1,7 +1,8 @@
 // The parameter table: engineering value, units, the last interval's min/max, sample time
 // and limits, with the value cell coloured by its limit state (amber warning, red critical;
-// held for a moment so a one-sample excursion is seen).
-import { el, fmtLimits, fmtTimeNs, fmtValue, limitClass, setText } from "./format.js";
+// held for a moment so a one-sample excursion is seen). A stale value (connection down, link
+// lost, or no update within the parameter's stale timeout) is hatched with its age.
+import { el, fmtLimits, fmtStale, fmtTimeNs, fmtValue, limitClass, setText } from "./format.js";
 
 export class ParamTable {
   constructor(container, store, { onRemove }) {
@@ -53,7 +54,7 @@ export class ParamTable {
     const remove = el("button", { class: "row-remove", title: `remove ${name} from the table`, onclick: () => this.onRemove(name) }, "×");
     const tr = el("tr", { dataset: { param: name } }, cells.name, cells.value, cells.units, cells.min, cells.max,
       cells.time, cells.limits, el("td", {}, remove));
-    return { tr, cells, version: -1, cls: "" };
+    return { tr, cells, version: -1, cls: "", stale: null };
   }
 
   refreshCatalog() {
@@ -72,18 +73,23 @@ export class ParamTable {
     for (const [name, row] of this.rows) {
       const v = this.store.values.get(name);
       if (!v) continue;
+      const stale = this.store.staleness(name, now);
       const cls = limitClass(this.store.shownLimit(v, now));
-      if (cls !== row.cls) {
+      const staleText = stale === null ? "" : fmtStale(stale);
+      if (cls !== row.cls || staleText !== row.stale) {
         row.cells.value.className = `value num ${cls}`;
-        row.tr.className = cls ? `row-${cls}` : "";
+        row.tr.className = `${cls ? `row-${cls}` : ""}${stale === null ? "" : " stale"}`;
         row.cls = cls;
+        row.stale = staleText;
+        row.cells.time.title = staleText;
+        row.version = -1;
       }
       if (v.version === row.version) continue;
       row.version = v.version;
       setText(row.cells.value, fmtValue(v.value));
       setText(row.cells.min, v.count > 1 ? fmtValue(v.min) : "");
       setText(row.cells.max, v.count > 1 ? fmtValue(v.max) : "");
-      setText(row.cells.time, fmtTimeNs(v.t));
+      setText(row.cells.time, row.stale ? `${fmtTimeNs(v.t)} · ${row.stale}` : fmtTimeNs(v.t));
     }
   }
 }

@@ -144,3 +144,50 @@ def test_a_parameter_that_stops_updating_is_stale_and_a_silent_connection_turns_
         expect(page.locator("#conn-state")).to_have_text(re.compile("NO REPLY"), timeout=2500)
         assert "warn" in page.locator("#conn-state").get_attribute("class")
         assert page.errors == []
+
+
+READOUT_CHECK_JS = """(name) => { const c = gs.charts.charts.get(name); const u = c.u; const i = u.cursor.idx;
+    const s = gs.store.series.get(name); const t = u.data[0][i];
+    const k = s.indexAt(t);  // the point of the series (live or recorded) at that time
+    return { readout: c.readoutEl.textContent, t, seriesT: s.t[k], seriesLast: s.last[k], shown: u.data[3][i] }; }"""
+
+
+def test_a_shared_cursor_reads_every_chart_and_a_zoom_applies_to_all(pw, tmp_path):
+    with server("--http", f"127.0.0.1:{free_port()}", "--record", str(tmp_path)) as srv, SimThread(srv.udp_port), \
+            chromium(pw) as (ctx, page):
+        page.goto(srv.http_url + "/")
+        wait_span(page, "ALT", 4.0)
+        page.click("#pause")  # a still picture to read
+        box = page.locator('.chart[data-param="ALT"] .u-over').bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(200)
+        times = set()
+        for name in ("ALT", "IAS", "NZ"):
+            r = page.evaluate(READOUT_CHECK_JS, name)
+            assert r["readout"], r
+            hhmmss, value = r["readout"].split()
+            assert r["seriesT"] == r["t"] and r["shown"] == r["seriesLast"], r
+            assert hhmmss == time.strftime("%H:%M:%S", time.gmtime(r["t"])) + f"{r['t'] % 1:.2f}"[1:] or \
+                hhmmss[:8] == time.strftime("%H:%M:%S", time.gmtime(r["t"])), (hhmmss, r)
+            assert float(value) == pytest.approx(r["seriesLast"], rel=1e-3, abs=1e-3), (value, r)
+            times.add(round(r["t"], 1))
+        assert len(times) == 1, times  # one time under the cursor on every chart
+        # a drag on one chart zooms every chart to the same range; "back to live" undoes it
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 20)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=5)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+        ranges = page.evaluate("[...gs.charts.charts.values()].map((c) => [c.u.scales.x.min, c.u.scales.x.max])")
+        assert all(r == ranges[0] for r in ranges) and gs_view(page) is not None, ranges
+        assert ranges[0][1] - ranges[0][0] < 0.5 * 60
+        expect(page.locator("#live")).to_be_visible()
+        screenshot(page, "charts-cursor-zoomed")
+        page.click("#live")
+        assert gs_view(page) is None
+        expect(page.locator("#live")).to_be_hidden()
+        assert page.errors == []
+
+
+def gs_view(page):
+    return page.evaluate("gs.charts.view")

@@ -38,6 +38,8 @@ const browser = new ParamBrowser($("#browser"), store, { onToggle: toggle, onAdd
 const table = new ParamTable($("#table"), store, { onRemove: (name) => toggle(name, "table", false) });
 const charts = new Charts($("#charts"), store, { onRemove: (name) => toggle(name, "chart", false) });
 charts.onVisible = () => schedule();
+charts.onView = (view) => { $("#live").hidden = !view; schedule(); };
+$("#live").addEventListener("click", () => charts.live());
 const commandStrip = new CommandStrip($("#cmd-strip"));
 const alertStrip = new AlertStrip($("#alerts"), store);
 const signin = new SignIn(() => conn.start());

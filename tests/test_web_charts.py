@@ -191,3 +191,19 @@ def test_a_shared_cursor_reads_every_chart_and_a_zoom_applies_to_all(pw, tmp_pat
 
 def gs_view(page):
     return page.evaluate("gs.charts.view")
+
+
+def test_counters_show_as_integers_and_enumerations_by_name(pw):
+    with server("--http", f"127.0.0.1:{free_port()}") as srv, SimThread(srv.udp_port), chromium(pw) as (ctx, page):
+        page.goto(srv.http_url + "/")
+        cell = page.locator('#table tr[data-param="SYSTEM"] td.value')
+        expect(cell).to_have_text("primary", timeout=10_000)
+        expect(page.locator('#table tr[data-param="CMD_COUNT"] td.value')).to_have_text(re.compile(r"^\d+$"))
+        expect(page.locator('#table tr[data-param="BITRATE_KBPS"] td.value')).to_have_text("1000")
+        assert re.fullmatch(r"-?\d+\.\d+", page.locator('#table tr[data-param="NZ"] td.value').inner_text())
+        # the Min/Max headings say over what interval (20 Hz: 50 ms)
+        expect(page.locator("#table th.c-min")).to_have_text("Min 50 ms")
+        # an enumeration charted: its header shows the name
+        page.locator('#browser .param[data-param="SYSTEM"] button.to-chart').click()
+        expect(page.locator('.chart[data-param="SYSTEM"] .chart-value')).to_have_text("primary", timeout=5000)
+        assert page.errors == []

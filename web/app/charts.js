@@ -4,7 +4,7 @@
 // frames, only when their series changed, and not at all while paused. A hole in the data (a
 // gap or a reconnect that no backfill filled) breaks the line and the envelope.
 import uPlot from "../vendor/uPlot.esm.js";
-import { el, fmtStale, fmtTimeNs, fmtValue, limitClass, setText, utcAxisLabels } from "./format.js";
+import { el, fmtParam, fmtStale, fmtTimeNs, limitClass, setText, utcAxisLabels } from "./format.js";
 import { decimate } from "./series.js";
 
 const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
@@ -115,7 +115,8 @@ function drawLimitLines(u, lines) {
 }
 
 /** Y tick labels with as many decimals as their spacing needs (0.8015, 0.8020: never "0.802" twice). */
-function yLabels(splits, incr) {
+function yLabels(splits, incr, entry) {
+  if (entry?.kind === "enum") return splits.map((v) => (Number.isInteger(v) ? entry.enum?.[String(v)] ?? String(v) : ""));
   const dp = Math.min(8, Math.max(0, -Math.floor(Math.log10(incr) + 1e-9)));
   return splits.map((v) => v.toFixed(dp));
 }
@@ -172,7 +173,7 @@ class StripChart {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // ticks fall on UTC seconds, minutes, days
       axes: [
         { ...AXIS, size: 28, space: 110, values: (u, splits, ax, space, incr) => utcAxisLabels(splits, incr) },
-        { ...AXIS, size: yAxisSize, space: 24, values: (u, splits, ax, space, incr) => yLabels(splits, incr) },
+        { ...AXIS, size: yAxisSize, space: 24, values: (u, splits, ax, space, incr) => yLabels(splits, incr, self.entry) },
       ],
       series: [
         {},
@@ -203,11 +204,12 @@ class StripChart {
   /** The value and time under the (shared) cursor, in the header. */
   _readout(u) {
     const i = u.cursor.idx;
-    const text = i == null || u.data[0][i] == null ? "" : `${fmtTimeNs(u.data[0][i] * 1e9, 2)}  ${fmtValue(u.data[3][i])}`;
+    const text = i == null || u.data[0][i] == null ? "" : `${fmtTimeNs(u.data[0][i] * 1e9, 2)}  ${fmtParam(this.entry, u.data[3][i])}`;
     setText(this.readoutEl, text);
   }
 
   setEntry(entry) {
+    this.entry = entry;
     this.unitsEl.textContent = entry?.units || "";
     this.lines = limitLines(entry);
   }
@@ -219,8 +221,7 @@ class StripChart {
   renderHead(now) {
     const v = this.store.values.get(this.name);
     if (!v) return;
-    const text = fmtValue(v.value);
-    setText(this.valueEl, text);
+    setText(this.valueEl, fmtParam(this.entry, v.value));
     const cls = `chart-value ${limitClass(this.store.shownLimit(v, now))}`;
     if (this.valueEl.className !== cls) this.valueEl.className = cls;
     const age = this.store.staleness(this.name, now);

@@ -8,6 +8,17 @@ export function fmtValue(v) {
   return v.toFixed(dp);
 }
 
+/**
+ * A parameter's value as what it is (catalog `kind`): an enumeration by name ("primary"; an
+ * unnamed value as "? 7"), a counter or discrete as an integer, anything else as fmtValue.
+ */
+export function fmtParam(entry, v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "—";
+  if (entry?.kind === "enum") return entry.enum?.[String(Math.round(v))] ?? `? ${Math.round(v)}`;
+  if (entry?.kind === "integer") return String(Math.round(v));
+  return fmtValue(v);
+}
+
 /** A limit as short as it reads: 45000, 0.95, -2.5. */
 function fmtLimit(v) {
   return String(Number(v.toPrecision(6)));

@@ -2,7 +2,7 @@
 // and limits, with the value cell coloured by its limit state (amber warning, red critical;
 // held for a moment so a one-sample excursion is seen). A stale value (connection down, link
 // lost, or no update within the parameter's stale timeout) is hatched with its age.
-import { el, fmtLimits, fmtStale, fmtTimeNs, fmtValue, limitClass, setText } from "./format.js";
+import { el, fmtLimits, fmtParam, fmtStale, fmtTimeNs, limitClass, setText } from "./format.js";
 
 export class ParamTable {
   constructor(container, store, { onRemove }) {
@@ -15,8 +15,8 @@ export class ParamTable {
       el("table", { class: "params" },
         el("thead", {}, el("tr", {},
           el("th", { class: "c-name", text: "Parameter" }), el("th", { class: "c-value num", text: "Value" }),
-          el("th", { class: "c-units", text: "Units" }), el("th", { class: "c-min num", text: "Min" }),
-          el("th", { class: "c-max num", text: "Max" }), el("th", { class: "c-time", text: "UTC" }),
+          el("th", { class: "c-units", text: "Units" }), (this.minTh = el("th", { class: "c-min num", text: "Min" })),
+          (this.maxTh = el("th", { class: "c-max num", text: "Max" })), el("th", { class: "c-time", text: "UTC" }),
           el("th", { class: "c-limits", text: "Limits" }), el("th", { class: "c-remove" }))),
         this.body),
       this.empty);
@@ -70,6 +70,14 @@ export class ParamTable {
   }
 
   render(now = performance.now()) {
+    // Min/Max are those of the last update interval (1/rate): the heading says so
+    const interval = `${Math.round(1000 / this.store.rate)} ms`;
+    if (this.minInterval !== interval) {
+      this.minInterval = interval;
+      this.minTh.textContent = `Min ${interval}`;
+      this.maxTh.textContent = `Max ${interval}`;
+      this.minTh.title = this.maxTh.title = `smallest and largest sample of the last ${interval} update interval`;
+    }
     for (const [name, row] of this.rows) {
       const v = this.store.values.get(name);
       if (!v) continue;
@@ -86,9 +94,11 @@ export class ParamTable {
       }
       if (v.version === row.version) continue;
       row.version = v.version;
-      setText(row.cells.value, fmtValue(v.value));
-      setText(row.cells.min, v.count > 1 ? fmtValue(v.min) : "");
-      setText(row.cells.max, v.count > 1 ? fmtValue(v.max) : "");
+      const p = this.store.byName.get(name);
+      setText(row.cells.value, fmtParam(p, v.value));
+      const range = p?.kind !== "enum" && v.count > 1;
+      setText(row.cells.min, range ? fmtParam(p, v.min) : "");
+      setText(row.cells.max, range ? fmtParam(p, v.max) : "");
       setText(row.cells.time, row.stale ? `${fmtTimeNs(v.t)} · ${row.stale}` : fmtTimeNs(v.t));
     }
   }

@@ -207,3 +207,35 @@ def test_counters_show_as_integers_and_enumerations_by_name(pw):
         page.locator('#browser .param[data-param="SYSTEM"] button.to-chart').click()
         expect(page.locator('.chart[data-param="SYSTEM"] .chart-value')).to_have_text("primary", timeout=5000)
         assert page.errors == []
+
+
+def test_a_large_change_asks_for_confirmation_with_old_and_new_in_readable_units(pw):
+    from tests.test_web_console import commanding_server
+
+    with SimThread(uplink=True) as sim, commanding_server(sim, free_port(), "--open-role", "director") as srv, \
+            chromium(pw) as (ctx, page):
+        sim.send_to(srv.udp_port)
+        page.goto(srv.http_url + "/")
+        expect(page.locator('#table tr[data-param="BITRATE_KBPS"] td.value')).to_have_text("1000", timeout=10_000)
+        page.click("#cmd-take")
+        expect(page.locator("#cmd-holder")).to_contain_text("you (director)")
+        page.select_option("#cmd-name", "SET_BITRATE")
+        page.fill("#cmd-arg-bitrate", "20000000")  # 1 Mb/s -> 20 Mb/s: a factor of 20
+        page.fill("#cmd-reason", "TP 5.1")
+        page.click("#cmd-send")
+        box = page.locator("#cmd-confirm")
+        expect(box).to_be_visible()
+        expect(box.locator(".from")).to_have_text("1,000,000 b/s (1 Mb/s)")
+        expect(box.locator(".to")).to_have_text("20,000,000 b/s (20 Mb/s)")
+        expect(box).to_contain_text("×20")
+        screenshot(page, "command-large-change-confirm")
+        page.click("#cmd-confirm-no")  # cancelled: nothing sent
+        expect(box).to_have_count(0)
+        assert page.locator("#cmd-history li.rec").count() == 0
+        # a small change goes without asking
+        page.fill("#cmd-arg-bitrate", "2000000")
+        page.fill("#cmd-reason", "TP 5.1")
+        page.click("#cmd-send")
+        expect(page.locator("#cmd-history li.rec")).to_have_count(1, timeout=5000)
+        expect(page.locator("#cmd-confirm")).to_have_count(0)
+        assert page.errors == []

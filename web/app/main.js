@@ -223,7 +223,8 @@ function mountCommands(hello) {
     return;
   }
   unmountCommands();
-  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace"), token: () => auth.token(), hello });
+  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace"), token: () => auth.token(), hello,
+    current: (name) => store.values.get(name)?.value });
   commandSession = session;
 }
 

@@ -37,8 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from groundstation.simulator.flight import vehicle_parameters  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SimThread, browser_missing, free_port  # noqa: E402
-from tests.live import server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SimThread, browser_missing  # noqa: E402
+from tests.live import free_port, server  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

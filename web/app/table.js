@@ -74,8 +74,8 @@ export class ParamTable {
     const interval = `${Math.round(1000 / this.store.rate)} ms`;
     if (this.minInterval !== interval) {
       this.minInterval = interval;
-      this.minTh.textContent = `Min ${interval}`;
-      this.maxTh.textContent = `Max ${interval}`;
+      this.minTh.replaceChildren("Min", el("small", { class: "interval", text: interval }));
+      this.maxTh.replaceChildren("Max", el("small", { class: "interval", text: interval }));
       this.minTh.title = this.maxTh.title = `smallest and largest sample of the last ${interval} update interval`;
     }
     for (const [name, row] of this.rows) {
@@ -97,9 +97,14 @@ export class ParamTable {
       const p = this.store.byName.get(name);
       setText(row.cells.value, fmtParam(p, v.value));
       const range = p?.kind !== "enum" && v.count > 1;
-      setText(row.cells.min, range ? fmtParam(p, v.min) : "");
-      setText(row.cells.max, range ? fmtParam(p, v.max) : "");
-      setText(row.cells.time, row.stale ? `${fmtTimeNs(v.t)} · ${row.stale}` : fmtTimeNs(v.t));
+      if (row.stale) { // the interval's min/max mean nothing now: their cells say how old the value is
+        setText(row.cells.min, "stale");
+        setText(row.cells.max, row.stale.replace(/^stale ?/, "") || "—");
+      } else {
+        setText(row.cells.min, range ? fmtParam(p, v.min) : "");
+        setText(row.cells.max, range ? fmtParam(p, v.max) : "");
+      }
+      setText(row.cells.time, fmtTimeNs(v.t));
     }
   }
 }

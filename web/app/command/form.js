@@ -28,8 +28,8 @@ export function bigChanges(def, args, current) {
   if (!Number.isFinite(tm)) return [];
   const from = (tm - ev.offset) / ev.scale;
   const to = Number(args[ev.arg]);
-  if (!Number.isFinite(to) || from === to) return [];
-  const ratio = from === 0 ? Infinity : Math.abs(to / from);
+  if (!Number.isFinite(to) || from === to || from === 0) return []; // from 0 no factor says "much larger"
+  const ratio = Math.abs(to / from);
   if (ratio < BIG_CHANGE && ratio > 1 / BIG_CHANGE) return [];
   const spec = def.args.find((a) => a.name === ev.arg);
   if ((spec?.min != null && to < spec.min) || (spec?.max != null && to > spec.max)) return []; // refused anyway

@@ -7,7 +7,8 @@ import uPlot from "../vendor/uPlot.esm.js";
 import { el, fmtParam, fmtStale, fmtTimeNs, limitClass, setText, utcAxisLabels } from "./format.js";
 import { decimate } from "./series.js";
 
-const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
+const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae",
+  "#e57373", "#aed581", "#7986cb", "#ffd54f", "#4dd0e1", "#ff8a65", "#9575cd", "#dce775"];
 const AXIS = { stroke: "#8a96a8", grid: { stroke: "#263040", width: 1 }, ticks: { stroke: "#263040", width: 1 } };
 const HEIGHT = 150;
 const NO_GAPS = [];

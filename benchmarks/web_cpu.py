@@ -9,11 +9,15 @@ has filled, Chromium's CPU is measured over S seconds two ways:
   thread) and ``TaskDuration`` (main-thread task time, with Script/Layout/RecalcStyle parts);
 - /proc: user+system CPU of every Chromium process (browser, renderer, GPU/viz, utility).
 
-Each as a percentage of one core over the wall time; the median of --runs runs. Usage
+Each as a percentage of one core over the wall time; the median of --runs runs. A mouse sweeps
+the shared cursor over the charts while measuring (--no-cursor: not). With --history S the
+server records S s first and the run also times a fresh page until its charts' history from
+the recording is drawn. Usage
 (after ``bash scripts/bootstrap.sh test``):
 
     .venv/bin/python benchmarks/web_cpu.py                # 20 charts, 20 Hz, 10 s window, 3 x 10 s
     .venv/bin/python benchmarks/web_cpu.py --window 60 --viewport 1920x1080
+    .venv/bin/python benchmarks/web_cpu.py --window 3600 --history 120   # + time to history on screen
     .venv/bin/python benchmarks/web_cpu.py --compare /tmp/before   # A/B: runs alternate with
         # web/app/ and web/app.css taken from /tmp/before/web/ (e.g. the last commit's files)
 """
@@ -33,8 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from groundstation.simulator.flight import vehicle_parameters  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SimThread, browser_missing, free_port  # noqa: E402
-from tests.live import server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SimThread, browser_missing  # noqa: E402
+from tests.live import free_port, server  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -91,8 +95,17 @@ def _serve_from(ctx, root: Path) -> None:
     ctx.route(re.compile(r".*/web/(app/.*|app\.css)(\?.*)?$"), fulfil)
 
 
+# A cursor sweeping across the first chart (every chart draws it: the cursor is shared) and
+# reading every chart's value out, as an engineer's mouse does.
+CURSOR_JS = """() => { const over = document.querySelector('#charts .chart .u-over'); let k = 0;
+    setInterval(() => { const r = over.getBoundingClientRect(); k = (k + 7) % Math.max(1, r.width);
+      over.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + k, clientY: r.top + r.height / 2, bubbles: true}));
+    }, 33); }"""
+
+
 def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple[int, int],
-            page_script: str = "", web: Path | None = None) -> dict:
+            page_script: str = "", web: Path | None = None, cursor: bool = True, record: Path | None = None,
+            recorded_s: float = 0.0) -> dict:
     from playwright.sync_api import sync_playwright
 
     names = [p.name for p in vehicle_parameters()]
@@ -101,7 +114,8 @@ def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple
     layout = {"table": names, "charts": names[:charts], "rate": rate, "window": window}
     port = free_port()
     profile = tempfile.mkdtemp(prefix="gs-bench-")
-    with server("--http", f"127.0.0.1:{port}") as srv, SimThread(srv.udp_port), sync_playwright() as pw:
+    serve = ("--http", f"127.0.0.1:{port}") + (("--record", str(record)) if record else ())
+    with server(*serve) as srv, SimThread(srv.udp_port), sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                                     headless=True,
                                                     viewport={"width": viewport[0], "height": viewport[1]})
@@ -110,13 +124,25 @@ def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple
                 _serve_from(ctx, web)
             ctx.add_init_script(f"localStorage.setItem('gs.layout.v1.operator', {json.dumps(json.dumps(layout))});")
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            history_ms = None
+            if record:  # a recording of recorded_s first; then a fresh page: how long until its history is drawn
+                time.sleep(recorded_s)
+                t_open = time.monotonic()
             page.goto(srv.http_url + "/")
             page.wait_for_function("document.querySelectorAll('#charts .chart canvas').length === %d" % charts,
                                    timeout=15_000)
             page.wait_for_function("gs.store.frames > 0", timeout=15_000)
+            if record:
+                page.wait_for_function("gs.history.stats.done > 0", timeout=60_000, polling=20)
+                page.evaluate("() => new Promise(requestAnimationFrame)")  # drawn
+                history_ms = round(1000 * (time.monotonic() - t_open))
+                history_span = page.evaluate("(() => { const s = gs.store.series.get(gs.layout.charts[0]); "
+                                             "return s.t[s.end - 1] - s.t[s.start]; })()")
+            if cursor:
+                page.evaluate(CURSOR_JS)
             if page_script:  # for experiments: e.g. "gs.table.render = () => {}"
                 page.evaluate(page_script)
-            time.sleep(window + 2)  # the window fills: steady state
+            time.sleep(min(window, 20) + 2)  # the window fills (or 20 s of it): steady state
             cdp = ctx.new_cdp_session(page)
             cdp.send("Performance.enable")
             pids = _proc_tree(_chromium_pid(profile))
@@ -150,6 +176,9 @@ def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple
                 "data_frames_per_s": round((js1["frames"] - js0["frames"]) / wall, 1),
                 "animation_frames_per_s": round((js1["renders"] - js0["renders"]) / wall, 1),
                 "points_per_chart": page.evaluate("gs.store.series.get(gs.layout.charts[0]).length"),
+                "cursor": cursor,
+                **({"history_on_screen_ms": history_ms, "history_span_s": round(history_span, 1),
+                    "history_rows": page.evaluate("gs.history.stats.rows")} if record else {}),
             }
         finally:
             ctx.close()
@@ -157,13 +186,17 @@ def measure(charts: int, rate: int, window: int, seconds: float, viewport: tuple
 
 SUMMARY = ("renderer_process_pct", "renderer_main_thread_pct", "task_pct", "all_chromium_processes_pct",
            "chart_draws_per_s")
+HISTORY = ("history_on_screen_ms",)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--charts", type=int, default=20)
     ap.add_argument("--rate", type=int, default=20, choices=[1, 2, 5, 10, 20, 50])
-    ap.add_argument("--window", type=int, default=10, choices=[10, 30, 60, 120, 300])
+    ap.add_argument("--window", type=int, default=10, choices=[10, 30, 60, 120, 300, 600, 1800, 3600])
+    ap.add_argument("--no-cursor", action="store_true", help="no mouse sweeping the shared cursor over the charts")
+    ap.add_argument("--history", type=float, default=0.0, metavar="S",
+                    help="record S seconds first, then time a fresh page until the window's history is drawn")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     ap.add_argument("--runs", type=int, default=3, help="fresh server, simulator and browser per run")
     ap.add_argument("--viewport", default="1920x1900", help="WIDTHxHEIGHT (1920x1900 shows all 20 charts)")
@@ -179,11 +212,15 @@ def main() -> int:
     runs, other = [], []
     for i in range(args.runs):
         for label, web, out in [("this", None, runs)] + ([("compare", args.compare / "web", other)] if args.compare else []):
-            r = measure(args.charts, args.rate, args.window, args.seconds, (w, h), web=web)
+            with tempfile.TemporaryDirectory(prefix="gs-bench-rec-") as rec:
+                r = measure(args.charts, args.rate, args.window, args.seconds, (w, h), web=web,
+                            cursor=not args.no_cursor, record=Path(rec) if args.history else None,
+                            recorded_s=args.history)
             out.append(r)
             if not args.json:
                 print(f"run {i + 1} {label}: " + "  ".join(f"{k}={r[k]}" for k in SUMMARY), flush=True)
-    median = {k: statistics.median(r[k] for r in runs) for k in SUMMARY}
+    keys = SUMMARY + (HISTORY if args.history else ())
+    median = {k: statistics.median(r[k] for r in runs) for k in keys}
     if other and not args.json:
         for k in SUMMARY:
             print(f"compare {k:20s} median {statistics.median(r[k] for r in other)}"
@@ -195,7 +232,7 @@ def main() -> int:
         for k, v in runs[-1].items():
             if k not in SUMMARY:
                 print(f"{k:28s} {v}")
-        for k in SUMMARY:
+        for k in keys:
             print(f"{k:28s} median {median[k]}  (runs: {', '.join(str(r[k]) for r in runs)})")
     return 0
 

@@ -54,10 +54,15 @@ class CatalogEntry:
     rate_hz: float | None
     description: str
     limits: tuple[float | None, float | None, float | None, float | None]  # crit lo, warn lo, warn hi, crit hi
+    kind: str = "real"  # how to show the value: "real", "integer" (counters, discretes) or "enum"
+    enum: tuple[tuple[int, str], ...] = ()  # (value, name) when kind is "enum"
 
     def as_wire(self) -> dict:
-        return {"id": self.id, "name": self.name, "units": self.units, "group": self.group,
-                "rate": self.rate_hz, "description": self.description, "limits": list(self.limits)}
+        wire = {"id": self.id, "name": self.name, "units": self.units, "group": self.group,
+                "rate": self.rate_hz, "description": self.description, "limits": list(self.limits), "kind": self.kind}
+        if self.enum:
+            wire["enum"] = {str(v): n for v, n in self.enum}
+        return wire
 
 
 class Catalog:
@@ -74,7 +79,8 @@ class Catalog:
                 self.entries.append(CatalogEntry(
                     id=i, name=p.name, units=p.units, group=p.group or self.DEFAULT_GROUP,
                     rate_hz=p.nominal_rate(db.frame), description=p.description,
-                    limits=(lim.critical_low, lim.warning_low, lim.warning_high, lim.critical_high)))
+                    limits=(lim.critical_low, lim.warning_low, lim.warning_high, lim.critical_high),
+                    kind=p.display_kind(), enum=p.enum))
         self._index()
 
     @classmethod
@@ -83,7 +89,9 @@ class Catalog:
         cat = cls(None, int(wire.get("version", 0)))
         cat.entries = [CatalogEntry(id=int(p["id"]), name=p["name"], units=p.get("units", ""),
                                     group=p.get("group") or cls.DEFAULT_GROUP, rate_hz=p.get("rate"),
-                                    description=p.get("description", ""), limits=tuple(p.get("limits", (None,) * 4)))
+                                    description=p.get("description", ""), limits=tuple(p.get("limits", (None,) * 4)),
+                                    kind=p.get("kind", "real"),
+                                    enum=tuple((int(v), str(n)) for v, n in (p.get("enum") or {}).items()))
                        for p in wire.get("params", [])]
         cat._index()
         return cat

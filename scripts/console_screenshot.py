@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from groundstation.simulator.flight import Spike, vehicle_parameters  # noqa: E402
-from tests.browser import SimThread, browser_missing, chromium, free_port  # noqa: E402
-from tests.live import server  # noqa: E402
+from tests.browser import SimThread, browser_missing, chromium  # noqa: E402
+from tests.live import free_port, server  # noqa: E402
 
 CHARTS = ["ALT", "IAS", "AOA", "NZ", "PITCH_RATE", "EGT", "N1", "VIB"]
 

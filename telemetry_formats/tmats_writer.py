@@ -133,6 +133,14 @@ def conversion_group(c: str, p, bfm: str) -> list[tuple[str, str]]:
                     ("MOT5", lim.warning_high), ("MOT6", lim.warning_low)):
         if v is not None:
             a.append((f"{c}\\{code}", _num(v)))
-    if p.group:
-        a.append((f"{c}\\COM", f"GROUP={p.group}"))
+    com = [f"GROUP={p.group}"] if p.group else []
+    if getattr(p, "enum", ()):  # our convention, like GROUP: ENUM=0:primary|1:backup
+        com.append("ENUM=" + "|".join(f"{v}:{_enum_name(n)}" for v, n in p.enum))
+    if com:
+        a.append((f"{c}\\COM", ",".join(com)))
     return a
+
+
+def _enum_name(name: str) -> str:
+    """A state name as the COM convention can carry it (no ``; , | : =``)."""
+    return "".join("_" if ch in ";,|:=" else ch for ch in name)

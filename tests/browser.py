@@ -41,12 +41,13 @@ def browser_missing() -> str | None:
 
 
 @contextmanager
-def chromium(playwright, viewport=(1600, 1000)):
-    """A fresh Chromium (its own user-data-dir) and one page; yields (context, page)."""
+def chromium(playwright, viewport=(1600, 1000), **context_kw):
+    """A fresh Chromium (its own user-data-dir) and one page; yields (context, page). ``context_kw``
+    go to Playwright's context (``timezone_id="America/Los_Angeles"``, ...)."""
     profile = tempfile.mkdtemp(prefix="gs-chromium-")
     ctx = playwright.chromium.launch_persistent_context(
         profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-        viewport={"width": viewport[0], "height": viewport[1]})
+        viewport={"width": viewport[0], "height": viewport[1]}, **context_kw)
     ctx.profile_dir = profile
     try:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
@@ -96,7 +97,7 @@ class SimThread:
     def stop(self) -> None:
         if self.loop.is_closed():
             return
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(30)  # (a loaded machine)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()

@@ -248,7 +248,20 @@ def test_as_wire(catalog) -> None:
     aoa = w["params"][catalog.by_name["AOA"].id]
     assert aoa == {"id": catalog.by_name["AOA"].id, "name": "AOA", "units": "deg", "group": "air data",
                    "rate": pytest.approx(1e6 / 1040), "description": "angle of attack",
-                   "limits": [-8.0, -5.0, 15.0, 20.0]}
+                   "limits": [-8.0, -5.0, 15.0, 20.0], "kind": "real"}
+
+
+def test_counters_discretes_and_enumerations_say_how_they_are_shown() -> None:
+    from groundstation.catalog import Catalog
+    from groundstation.simulator.flight import vehicle_database
+
+    cat = Catalog(vehicle_database(), 1)
+    wire = {p["name"]: p for p in cat.as_wire()["params"]}
+    assert wire["SYSTEM"]["kind"] == "enum" and wire["SYSTEM"]["enum"] == {"0": "primary", "1": "backup"}
+    assert wire["CMD_COUNT"]["kind"] == "integer" and "enum" not in wire["CMD_COUNT"]
+    assert wire["NZ"]["kind"] == "real"
+    back = Catalog.from_wire(cat.as_wire())
+    assert back.by_name["SYSTEM"].enum == ((0, "primary"), (1, "backup")) and back.by_name["CMD_COUNT"].kind == "integer"
 
 
 def test_parameters_without_a_group_go_to_the_default_group() -> None:

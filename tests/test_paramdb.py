@@ -118,3 +118,26 @@ def test_tmats_configured_decommutation_end_to_end():
     np.testing.assert_array_equal(raw, rows * 200)
     np.testing.assert_allclose(eu, -40 + rows * 200 / 4095 * 200)
     assert len(res.major) == 4
+
+
+def test_an_enum_table_in_the_parameter_file_names_a_discretes_values() -> None:
+    doc = {"frame": {"name": "F", "words_per_minor": 8},
+           "parameter": [{"name": "SYSTEM", "word": 2, "enum": {"0": "primary", "1": "backup"}},
+                         {"name": "COUNT", "word": 3}, {"name": "ALT", "word": 4, "polynomial": [0, 0.5]}]}
+    db = parse_parameter_mapping(doc)
+    by = {p.name: p for p in db.parameters}
+    assert by["SYSTEM"].enum == ((0, "primary"), (1, "backup")) and by["SYSTEM"].display_kind() == "enum"
+    assert by["COUNT"].display_kind() == "integer" and by["ALT"].display_kind() == "real"
+    doc["parameter"][0]["enum"] = {"x": "primary"}
+    with pytest.raises(ConfigError, match="SYSTEM.*enum"):
+        parse_parameter_mapping(doc)
+
+
+def test_an_enum_table_survives_the_tmats_the_simulator_sends() -> None:
+    from groundstation.simulator.vehicle import Vehicle
+
+    v = Vehicle(start_ns=0)
+    db, problems = from_tmats(parse_tmats(v.tmats_text()), v.pcm_channel)
+    by = {p.name: p for p in db.parameters}
+    assert by["SYSTEM"].enum == ((0, "primary"), (1, "backup"))
+    assert dict(by["CMD_RESULT"].enum)[3] == "bad packet" and by["CMD_COUNT"].enum == ()

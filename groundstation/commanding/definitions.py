@@ -158,6 +158,8 @@ class EffectCheck:
     tolerance: float = 0.0
     describe: str = ""  # for people and consoles, e.g. "BITRATE_KBPS == round(bitrate/1000)"
     watches: tuple[str, ...] = ()
+    # param == arg * scale + offset (a fixed param): consoles read the argument's current value from telemetry
+    linear: tuple[str, str, float, float] | None = None  # (param, arg, scale, offset)
 
     def names(self) -> tuple[str, ...]:
         """The telemetry parameters this check may read."""
@@ -210,6 +212,8 @@ class CommandDef:
         return {"name": self.name, "opcode": self.opcode, "hazardous": self.hazardous,
                 "description": self.description, "args": [a.as_wire() for a in self.args], "echo": self.echo,
                 "effect": (self.effect.describe or "defined") if self.effect else None,
+                "effect_value": (dict(zip(("param", "arg", "scale", "offset"), self.effect.linear))
+                                 if self.effect and self.effect.linear else None),
                 "timeout_ack_s": self.timeout_ack_s, "timeout_complete_s": self.timeout_complete_s}
 
 

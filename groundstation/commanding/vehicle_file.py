@@ -80,7 +80,8 @@ def _effect(where: str, table: Mapping[str, Any], args: tuple[ArgSpec, ...]) -> 
                            str(table.get("describe", "")), watches=names_by_code)
     if not isinstance(table.get("param"), str) or not table["param"]:
         raise ConfigError(f"{where}: give 'param' (a parameter name) or 'param_by' with 'params'")
-    return EffectCheck(table["param"], expected, float(table.get("tolerance", 0.0)), str(table.get("describe", "")))
+    return EffectCheck(table["param"], expected, float(table.get("tolerance", 0.0)), str(table.get("describe", "")),
+                       linear=(table["param"], expect, scale, offset))
 
 
 def _command(origin: str, table: Mapping[str, Any]) -> CommandDef:

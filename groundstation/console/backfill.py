@@ -21,7 +21,7 @@ from .protocol import array_blob
 
 __all__ = ["BackfillPlan", "plan", "Buckets", "messages", "ROW_BYTES", "DEFAULT_RETENTION_S"]
 
-DEFAULT_RETENTION_S = 900.0
+DEFAULT_RETENTION_S = 3600.0  # an hour: the longest chart window
 ROW_BYTES = 8 + 4 + 8 + 8 + 8 + 4 + 8 + 1  # t, ids, min, max, last, count, last_t, limit
 MAX_MESSAGE_ROWS = 4096  # ~200 KB per backfill message
 

@@ -34,7 +34,7 @@ SAMPLES_PER_FRAME = (1, 2, 4)  # the choices for the fast groups' supercommutati
 _INTERVAL = {1: 0, 2: 32, 4: 16}  # word interval giving that many samples in 63 data words
 
 
-def _p(name, word, c1, *, c0=0.0, signed=False, units="", group="", wi=0, fp=None, fi=0, desc="", **lim):
+def _p(name, word, c1, *, c0=0.0, signed=False, units="", group="", wi=0, fp=None, fi=0, desc="", enum=(), **lim):
     return Parameter(
         name=name,
         fragments=(Fragment(word),),
@@ -47,6 +47,7 @@ def _p(name, word, c1, *, c0=0.0, signed=False, units="", group="", wi=0, fp=Non
         limits=Limits(**lim),
         group=group,
         description=desc,
+        enum=enum,
     )
 
 
@@ -89,10 +90,11 @@ def vehicle_parameters(fc_spf: int = 2, vib_spf: int = 4) -> list[Parameter]:
            warning_high=3.0, critical_high=5.0, warning_low=-3.0, critical_low=-5.0),
         _p("CMD_COUNT", 14, 1.0, group="status", desc="uplink packets received (good or bad)"),
         _p("CMD_LAST_OPCODE", 15, 1.0, group="status"),
-        _p("CMD_RESULT", 16, 1.0, group="status", desc="0 none, 1 applied, 2 rejected, 3 bad packet, 4 stale sequence"),
+        _p("CMD_RESULT", 16, 1.0, group="status", desc="0 none, 1 applied, 2 rejected, 3 bad packet, 4 stale sequence",
+           enum=((0, "none"), (1, "applied"), (2, "rejected"), (3, "bad packet"), (4, "stale sequence"))),
         _p("BITRATE_KBPS", 17, 1.0, units="kb/s", group="status", desc="PCM bit rate in use"),
         _p("TEST_POINT", 18, 1.0, group="status"),
-        _p("SYSTEM", 19, 1.0, group="status", desc="0 primary, 1 backup"),
+        _p("SYSTEM", 19, 1.0, group="status", desc="0 primary, 1 backup", enum=((0, "primary"), (1, "backup"))),
         _p("FAULT", 20, 1.0, group="status", desc="injected fault code", warning_high=0.5),
         _p("FC_SPF", 27, 1.0, group="status", desc="flight control rates: samples per minor frame"),
         _p("VIB_SPF", 28, 1.0, group="status", desc="vibration: samples per minor frame"),

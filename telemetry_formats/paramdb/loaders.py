@@ -114,6 +114,10 @@ def parameter_from_mapping(m: Mapping[str, Any]) -> Parameter:
         )
     except ConfigError as exc:
         raise ConfigError(f"parameter {name!r}: {exc}") from None
+    try:  # enum = { 0 = "primary", 1 = "backup" }: names of a discrete's values
+        enum = tuple(sorted((int(k), str(v)) for k, v in (m.get("enum") or {}).items()))
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigError(f"parameter {name!r}: 'enum' must map integer values to names") from None
     lim = m.get("limits") or {}
     unknown = set(lim) - {"warning_low", "warning_high", "critical_low", "critical_high"}
     if unknown:
@@ -130,6 +134,7 @@ def parameter_from_mapping(m: Mapping[str, Any]) -> Parameter:
         limits=Limits(**{k: float(v) for k, v in lim.items()}),
         group=str(m.get("group", "")),
         description=str(m.get("description", "")),
+        enum=enum,
     )
 
 
@@ -214,6 +219,22 @@ def _group_from_comment(comment: str) -> str:
     return ""
 
 
+def _enum_from_comment(comment: str) -> tuple[tuple[int, str], ...]:
+    """The ``ENUM=0:primary|1:backup`` convention our TMATS writer uses in ``C-x\\COM`` (a bad entry is skipped)."""
+    out = []
+    for part in comment.split(","):
+        key, _, value = part.partition("=")
+        if key.strip().upper() != "ENUM":
+            continue
+        for item in value.split("|"):
+            v, _, name = item.partition(":")
+            try:
+                out.append((int(v), name.strip()))
+            except ValueError:
+                continue
+    return tuple(sorted(out))
+
+
 def conversion_fields(conv: Conversion | None, encodings: Mapping[str, str] = _TMATS_ENCODING,
                       default_encoding: str = "unsigned") -> dict[str, Any]:
     """A C-group's encoding (``BFM``), calibration (``DCT`` COE/PRS), units, limits (``MOT3``-``MOT6``),
@@ -268,6 +289,7 @@ def from_tmats(tmats: Tmats, channel_id: int) -> tuple[ParameterDatabase, list[s
                 word_interval=first.word_interval,
                 frame_position=first.frame_position if frame.minor_frames > 1 else None,
                 frame_interval=first.frame_interval,
+                enum=_enum_from_comment(conv.comment) if conv is not None else (),
                 **conv_fields,
             )
             param.check(frame)

@@ -191,6 +191,18 @@ class Parameter:
     limits: Limits = field(default_factory=Limits)
     group: str = ""
     description: str = ""
+    enum: tuple[tuple[int, str], ...] = ()  # (value, name) of a discrete's states, e.g. ((0, "primary"), (1, "backup"))
+
+    def display_kind(self) -> str:
+        """How a console shows the value: ``"enum"`` (by name, from ``enum``), ``"integer"`` (an integer
+        word with an integer-preserving calibration: counters, discretes) or ``"real"``."""
+        if self.enum:
+            return "enum"
+        poly = self.calibration.polynomial
+        if (self.encoding in ("unsigned", "signed") and not self.calibration.pairs and len(poly) <= 2
+                and all(float(c).is_integer() for c in poly)):
+            return "integer"
+        return "real"
 
     def check(self, frame: FrameFormat) -> None:
         """Raise ``ConfigError`` naming the parameter and field if it does not fit ``frame``."""

@@ -4,13 +4,22 @@
 // frames, only when their series changed, and not at all while paused. A hole in the data (a
 // gap or a reconnect that no backfill filled) breaks the line and the envelope.
 import uPlot from "../vendor/uPlot.esm.js";
-import { el, fmtValue, limitClass, setText } from "./format.js";
+import { el, fmtParam, fmtStale, fmtTimeNs, limitClass, setText, utcAxisLabels } from "./format.js";
 import { decimate } from "./series.js";
 
-const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae"];
+const COLORS = ["#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#f06292", "#4db6ac", "#fff176", "#90a4ae",
+  "#e57373", "#aed581", "#7986cb", "#ffd54f", "#4dd0e1", "#ff8a65", "#9575cd", "#dce775"];
 const AXIS = { stroke: "#8a96a8", grid: { stroke: "#263040", width: 1 }, ticks: { stroke: "#263040", width: 1 } };
 const HEIGHT = 150;
 const NO_GAPS = [];
+const SYNC_KEY = "gs-charts"; // every chart's cursor moves together
+
+/** A parameter's colour, from its name (the same on every chart, whatever else is charted). */
+export function colorOf(name) {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return COLORS[(h >>> 0) % COLORS.length];
+}
 
 function limitLines(entry) {
   const [cl, wl, wh, ch] = entry?.limits || [];
@@ -106,8 +115,22 @@ function drawLimitLines(u, lines) {
   ctx.restore();
 }
 
+/** Y tick labels with as many decimals as their spacing needs (0.8015, 0.8020: never "0.802" twice). */
+function yLabels(splits, incr, entry) {
+  if (entry?.kind === "enum") return splits.map((v) => (Number.isInteger(v) ? entry.enum?.[String(v)] ?? String(v) : ""));
+  const dp = Math.min(8, Math.max(0, -Math.floor(Math.log10(incr) + 1e-9)));
+  return splits.map((v) => v.toFixed(dp));
+}
+
+/** The y axis as wide as its longest label (a label is never cut off). */
+function yAxisSize(u, values) {
+  const chars = Math.max(3, ...(values || []).map((v) => String(v).length));
+  return Math.ceil(chars * 7.2) + 16;
+}
+
 class StripChart {
-  constructor(name, store, color, onRemove) {
+  constructor(name, store, color, onRemove, owner) {
+    this.owner = owner;
     this.name = name;
     this.store = store;
     this.version = -1;
@@ -115,9 +138,13 @@ class StripChart {
     this.xMax = 1;
     this.valueEl = el("span", { class: "chart-value" }, "—");
     this.unitsEl = el("span", { class: "chart-units" });
+    this.staleEl = el("span", { class: "chart-stale" });
+    this.readoutEl = el("span", { class: "chart-readout" });
+    this.stale = "";
     this.root = el("div", { class: "chart", dataset: { param: name } },
       el("div", { class: "chart-head" },
-        el("span", { class: "chart-name", text: name }), this.valueEl, this.unitsEl,
+        el("span", { class: "chart-name", text: name, style: `color: ${color}` }), this.readoutEl, this.staleEl,
+        this.valueEl, this.unitsEl,
         el("button", { class: "chart-remove", title: `remove ${name} from the charts`, onclick: () => onRemove(name) }, "×")),
       (this.plotEl = el("div", { class: "chart-plot" })));
     this.lines = [];
@@ -131,9 +158,11 @@ class StripChart {
       height: HEIGHT,
       pxRatio: 1,
       legend: { show: false },
-      cursor: { drag: { x: true, y: false, setScale: true }, points: { show: false } },
+      // the cursor is shared (sync) and read out in every chart's header; a drag zooms every chart
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false },
+        sync: { key: SYNC_KEY, setSeries: false } },
       scales: {
-        x: { time: true, range: (u, min, max) => (self.paused ? [min, max] : [self.xMin, self.xMax]) },
+        x: { time: true, range: () => [self.xMin, self.xMax] },
         y: {
           range: (u, min, max) => {
             if (!Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
@@ -142,7 +171,11 @@ class StripChart {
           },
         },
       },
-      axes: [{ ...AXIS, size: 28, space: 110 }, { ...AXIS, size: 58, space: 30 }],
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // ticks fall on UTC seconds, minutes, days
+      axes: [
+        { ...AXIS, size: 28, space: 110, values: (u, splits, ax, space, incr) => utcAxisLabels(splits, incr) },
+        { ...AXIS, size: yAxisSize, space: 24, values: (u, splits, ax, space, incr) => yLabels(splits, incr, self.entry) },
+      ],
       series: [
         {},
         // min and max take part in the y range, but are drawn by drawEnvelope (below)
@@ -152,13 +185,32 @@ class StripChart {
           gaps: (u, si, i0, i1, nullGaps) => (self.breaks.length ? breakGaps(u, self.breaks) : nullGaps) },
       ],
       hooks: {
+        setCursor: [(u) => self._readout(u)],
+        setSelect: [(u) => {
+          if (u.select.width < 3) return;
+          owner.zoom(u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x"));
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        }],
+        ready: [(u) => {
+          u.over.addEventListener("wheel", (e) => { e.preventDefault(); owner.pan(Math.sign(e.deltaY || e.deltaX) * 0.1); },
+            { passive: false });
+          u.over.addEventListener("dblclick", () => owner.live());
+        }],
         drawAxes: [(u) => self.band && drawEnvelope(u, color, self.breaks.length ? breakGaps(u, self.breaks) : NO_GAPS)],
         draw: [(u) => drawLimitLines(u, self.lines)],
       },
     }, [[], [], [], []], this.plotEl);
   }
 
+  /** The value and time under the (shared) cursor, in the header. */
+  _readout(u) {
+    const i = u.cursor.idx;
+    const text = i == null || u.data[0][i] == null ? "" : `${fmtTimeNs(u.data[0][i] * 1e9, 2)}  ${fmtParam(this.entry, u.data[3][i])}`;
+    setText(this.readoutEl, text);
+  }
+
   setEntry(entry) {
+    this.entry = entry;
     this.unitsEl.textContent = entry?.units || "";
     this.lines = limitLines(entry);
   }
@@ -170,16 +222,23 @@ class StripChart {
   renderHead(now) {
     const v = this.store.values.get(this.name);
     if (!v) return;
-    const text = fmtValue(v.value);
-    setText(this.valueEl, text);
+    setText(this.valueEl, fmtParam(this.entry, v.value));
     const cls = `chart-value ${limitClass(this.store.shownLimit(v, now))}`;
     if (this.valueEl.className !== cls) this.valueEl.className = cls;
+    const age = this.store.staleness(this.name, now);
+    const stale = age === null ? "" : fmtStale(age);
+    if (stale !== this.stale) {
+      this.stale = stale;
+      setText(this.staleEl, stale);
+      this.root.classList.toggle("stale", !!stale);
+    }
   }
 
-  render(windowS, paused, force) {
+  /** Draw the window (`view`: a fixed [from, to] in s when zoomed or panned, else the newest `windowS`). */
+  render(windowS, paused, force, view) {
     this.paused = paused;
     const s = this.store.series.get(this.name);
-    if (!s || paused || !this.visible || (!force && s.version === this.version)) return false;
+    if (!s || (paused && !force) || !this.visible || (!force && s.version === this.version)) return false;
     this.version = s.version;
     this.breaks = s.breaks;
     const latest = s.lastTime;
@@ -187,12 +246,12 @@ class StripChart {
       this.u.setData([[], [], [], []]);
       return true;
     }
-    this.xMax = latest;
-    this.xMin = latest - windowS;
-    let data = s.window(this.xMin);
+    [this.xMin, this.xMax] = view || [latest - windowS, latest];
+    let data = s.window(this.xMin, this.xMax);
     // more points than pixel columns: one point per column, the envelope keeps the extremes
     const cols = this.u.bbox.width;
-    if (cols > 0 && data[0].length > cols) data = decimate(data, windowS / cols, this.decimated);
+    const span = this.xMax - this.xMin;
+    if (cols > 0 && data[0].length > cols) data = decimate(data, span / cols, this.decimated);
     const [t, mn, mx, last] = data;
     // The envelope is drawn only where it can be seen: when some interval's min..max spans
     // more than about a pixel of the chart.
@@ -224,6 +283,8 @@ export class Charts {
     this.charts = new Map();
     this.windowS = 60;
     this.paused = false;
+    this.view = null; // [from, to] s while zoomed or panned; null: live (the newest windowS)
+    this.onView = null; // called when the view changes (the toolbar's "back to live")
     this.force = false;
     this.width = 0;
     this.empty = el("p", { class: "empty" }, "No charts: add parameters with the chart button in the parameter list.");
@@ -259,9 +320,9 @@ export class Charts {
         this.charts.delete(name);
       }
     }
-    names.forEach((name, i) => {
+    names.forEach((name) => {
       if (!this.charts.has(name)) {
-        const c = new StripChart(name, this.store, COLORS[i % COLORS.length], this.onRemove);
+        const c = new StripChart(name, this.store, colorOf(name), this.onRemove, this);
         this.charts.set(name, c);
         this.io.observe(c.root);
         c.setEntry(this.store.byName.get(name));
@@ -282,6 +343,44 @@ export class Charts {
     this.force = true;
   }
 
+  /** Show [from, to] (s) on every chart (a drag on any of them). */
+  zoom(from, to) {
+    if (!(to > from)) return;
+    this.view = [from, to];
+    this._viewChanged();
+  }
+
+  /** Move the shown range by `fraction` of its span (the mouse wheel); later than the newest: live. */
+  pan(fraction) {
+    const [from, to] = this.view || this._liveRange();
+    const d = (to - from) * fraction;
+    const newest = this._liveRange()[1];
+    if (to + d >= newest && this.view) return this.live();
+    if (to + d >= newest) return;
+    this.view = [from + d, to + d];
+    this._viewChanged();
+  }
+
+  /** Back to live: the newest window, scrolling. */
+  live() {
+    if (!this.view) return;
+    this.view = null;
+    this._viewChanged();
+  }
+
+  _liveRange() {
+    let newest = -Infinity;
+    for (const c of this.charts.values()) newest = Math.max(newest, this.store.series.get(c.name)?.lastTime ?? -Infinity);
+    if (!Number.isFinite(newest)) newest = Date.now() / 1000;
+    return [newest - this.windowS, newest];
+  }
+
+  _viewChanged() {
+    this.force = true;
+    this.store.dirty.series = true;
+    this.onView?.(this.view);
+  }
+
   setPaused(paused) {
     this.paused = paused;
     this.force = true;
@@ -295,7 +394,7 @@ export class Charts {
   /** Redraw the charts whose data changed; returns how many were drawn. */
   render() {
     let drawn = 0;
-    for (const c of this.charts.values()) if (c.render(this.windowS, this.paused, this.force)) drawn++;
+    for (const c of this.charts.values()) if (c.render(this.windowS, this.paused, this.force, this.view)) drawn++;
     this.force = false;
     return drawn;
   }

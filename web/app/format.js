@@ -8,6 +8,17 @@ export function fmtValue(v) {
   return v.toFixed(dp);
 }
 
+/**
+ * A parameter's value as what it is (catalog `kind`): an enumeration by name ("primary"; an
+ * unnamed value as "? 7"), a counter or discrete as an integer, anything else as fmtValue.
+ */
+export function fmtParam(entry, v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "—";
+  if (entry?.kind === "enum") return entry.enum?.[String(Math.round(v))] ?? `? ${Math.round(v)}`;
+  if (entry?.kind === "integer") return String(Math.round(v));
+  return fmtValue(v);
+}
+
 /** A limit as short as it reads: 45000, 0.95, -2.5. */
 function fmtLimit(v) {
   return String(Number(v.toPrecision(6)));
@@ -39,8 +50,31 @@ export function fmtTimeNs(ns, digits = 1) {
   return d.toISOString().slice(11, 20 + digits);
 }
 
+/** The UTC day of year (IRIG 106 day-of-year, 1 = 1 January) of a time in seconds since 1970. */
+export function dayOfYear(sec) {
+  const d = new Date(sec * 1000);
+  return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+}
+
+/**
+ * Time-axis labels in UTC, 24-hour, like the table's UTC column: "HH:MM:SS" (".s" when the ticks
+ * are under a second apart, "HH:MM" when they are minutes apart), the first label and each new
+ * day with the IRIG day of year in front ("335 18:22:40").
+ */
+export function utcAxisLabels(splits, incr) {
+  const cut = incr < 1 ? 21 : incr >= 60 && incr % 60 === 0 ? 16 : 19;
+  let day = -1;
+  return splits.map((t) => {
+    const text = new Date(t * 1000).toISOString().slice(11, cut);
+    const doy = dayOfYear(t);
+    if (doy === day) return text;
+    day = doy;
+    return `${String(doy).padStart(3, "0")} ${text}`;
+  });
+}
+
 export function fmtAge(ms) {
-  if (ms === null || ms === undefined) return "—";
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.floor(ms / 60_000)} min`;
@@ -57,6 +91,11 @@ export function setText(node, text) {
   } else if (node.textContent !== text) {
     node.textContent = text;
   }
+}
+
+/** "stale 12 s" for a value not updated for `age` ms (Infinity: none on this connection). */
+export function fmtStale(age) {
+  return Number.isFinite(age) ? `stale ${fmtAge(age)}` : "stale";
 }
 
 /** A small DOM helper: el("div", {class: "x", dataset: {a: 1}}, child, "text"). */

@@ -2,7 +2,7 @@
 // saved per user in localStorage.
 
 export const RATES = [1, 2, 5, 10, 20, 50];
-export const WINDOWS = [10, 30, 60, 120, 300];
+export const WINDOWS = [10, 30, 60, 120, 300, 600, 1800, 3600];
 const KEY = "gs.layout.v1.";
 const DEFAULT_CHARTS = ["ALT", "IAS", "NZ", "EGT"];
 

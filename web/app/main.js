@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION } from "./codec.js";
 import { mountCommandPanel } from "./command/panel.js";
 import { CommandStrip } from "./command/strip.js";
 import { Connection } from "./connection.js";
+import { History } from "./history.js";
 import { RATES, WINDOWS, defaultLayout, loadLayout, saveLayout } from "./layout.js";
 import { PositionField, tokenUser } from "./position.js";
 import { Resume } from "./resume.js";
@@ -37,6 +38,8 @@ const browser = new ParamBrowser($("#browser"), store, { onToggle: toggle, onAdd
 const table = new ParamTable($("#table"), store, { onRemove: (name) => toggle(name, "table", false) });
 const charts = new Charts($("#charts"), store, { onRemove: (name) => toggle(name, "chart", false) });
 charts.onVisible = () => schedule();
+charts.onView = (view) => { $("#live").hidden = !view; schedule(); };
+$("#live").addEventListener("click", () => charts.live());
 const commandStrip = new CommandStrip($("#cmd-strip"));
 const alertStrip = new AlertStrip($("#alerts"), store);
 const signin = new SignIn(() => conn.start());
@@ -45,12 +48,13 @@ const position = new PositionField($(".top"), () => tokenUser(auth.token()) || s
   () => { if (!conn.stopped) { conn.stop(); conn.start(); } });
 const conn = new Connection({ token: () => auth.token(), onMessage, onState, query: () => ({ position: position.value() }) });
 const resume = new Resume(store, (m) => conn.send(m));
+const history = new History(store, (m) => conn.send(m)); // the charts' window from the recording
 
 // -- controls ----------------------------------------------------------------------
 const windowSel = $("#window");
 const rateSel = $("#rate");
 const pauseBtn = $("#pause");
-for (const w of WINDOWS) windowSel.append(new Option(w < 60 ? `${w} s` : `${w / 60} min`, String(w)));
+for (const w of WINDOWS) windowSel.append(new Option(w < 60 ? `${w} s` : w < 3600 ? `${w / 60} min` : `${w / 3600} h`, String(w)));
 for (const r of RATES) rateSel.append(new Option(`${r} Hz`, String(r)));
 windowSel.addEventListener("change", () => changeLayout((l) => { l.window = Number(windowSel.value); }));
 rateSel.addEventListener("change", () => changeLayout((l) => { l.rate = Number(rateSel.value); }));
@@ -69,10 +73,11 @@ function applyLayout() {
   if (!layout) return;
   browser.setSelection(layout.table, layout.charts);
   table.setParams(layout.table);
-  store.setRate(layout.rate);
+  store.setView(layout.rate, layout.window);
   store.keepSeries(layout.charts);
   charts.setParams(layout.charts);
   charts.setWindow(layout.window);
+  history.setView(layout.charts, layout.window, layout.rate);
   windowSel.value = String(layout.window);
   rateSel.value = String(layout.rate);
   schedule();
@@ -134,6 +139,7 @@ function onMessage(m) {
   if (m.type === "hello") store.reset();
   store.apply(m);
   resume.apply(m);
+  history.apply(m);
   switch (m.type) {
     case "hello":
       if (m.protocol !== PROTOCOL_VERSION) {
@@ -147,6 +153,7 @@ function onMessage(m) {
       ensureLayout();
       position.refresh();
       resume.sessionStarted(layout ? [...layout.table, ...layout.charts] : []);
+      history.sessionStarted();
       browser.renderCatalog();
       table.refreshCatalog();
       charts.refreshCatalog();
@@ -169,7 +176,7 @@ function onMessage(m) {
     case "subscribed":
       if (m.id !== null && m.id === pendingSub) {
         pendingSub = null;
-        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub) conn.send({ type: "unsubscribe", sub });
+        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub && !history.owns(sub)) conn.send({ type: "unsubscribe", sub });
       }
       break;
     case "acked":
@@ -189,6 +196,8 @@ function onMessage(m) {
 }
 
 function onState(s) {
+  store.live = s.state === "open";
+  if (store.live && store.notice?.text.startsWith("connection:")) store.notice = null; // back: the loss is over
   stats.connection.push({ state: s.state, attempt: s.attempt, delay: s.delay, at: Math.round(performance.now()) });
   if (stats.connection.length > 100) stats.connection.shift();
   status.setConnection(s);
@@ -214,7 +223,8 @@ function mountCommands(hello) {
     return;
   }
   unmountCommands();
-  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace"), token: () => auth.token(), hello });
+  commandPanel = mountCommandPanel({ role: hello.role, user: hello.user, host: $("#workspace"), token: () => auth.token(), hello,
+    current: (name) => store.values.get(name)?.value });
   commandSession = session;
 }
 
@@ -277,7 +287,7 @@ function frame(now) {
   // text at most TEXT_HZ, in the same frames as the charts (the clock below catches the rest);
   // the status line's clock goes with it, so that text changes cost one relayout per tick
   const textDue = now - lastText >= 1000 / TEXT_HZ - 20;
-  if (d.values && textDue) {
+  if (d.values && textDue && !charts.paused) { // paused: every value shown stays as it was
     table.render(now);
     charts.renderHeads(now);
     d.values = false;
@@ -300,9 +310,24 @@ function frame(now) {
 }
 
 store.onChange(onStoreChange);
+// A silent connection (no frames, no pongs): pinged after PING_AFTER_MS of silence, shown amber
+// by the status bar after SILENT_MS, dropped and reopened after DEAD_MS.
+const PING_AFTER_MS = 600;
+const DEAD_MS = 10_000;
+let lastPing = 0;
 setInterval(() => {
-  // the clock: data age, retry countdown, limit colours whose hold ran out (in a frame of
-  // its own only when no data frame came by)
+  // the clock: data age, retry countdown, limit colours whose hold ran out, stale ages (in a
+  // frame of its own only when no data frame came by)
+  const t = performance.now();
+  if (store.live && t - store.lastMessageLocal > PING_AFTER_MS && t - lastPing > 500) {
+    lastPing = t;
+    conn.send({ type: "ping" });
+  }
+  if (store.live && store.lastMessageLocal && t - store.lastMessageLocal > DEAD_MS) {
+    store.note("connection: no reply from the server; reconnecting", "warn");
+    conn.stop();
+    conn.start();
+  }
   store.dirty.values = true;
   if (performance.now() - lastFrame > 200) {
     store.dirty.status = true;
@@ -310,7 +335,7 @@ setInterval(() => {
   }
 }, 250);
 
-window.gs = { store, conn, charts, table, stats, commandStrip, get layout() { return layout; }, get commandPanel() { return commandPanel; } };
+window.gs = { store, conn, charts, table, stats, history, commandStrip, get layout() { return layout; }, get commandPanel() { return commandPanel; } };
 status.render();
 alarms.render();
 conn.start();

@@ -90,6 +90,15 @@ export class Series {
     this.version++;
   }
 
+  /** A copy with room for `capacity` points, holding the newest of these (and their breaks). */
+  resized(capacity) {
+    const s = new Series(capacity);
+    const [t, mn, mx, last] = this.window(-Infinity);
+    s.merge(t, mn, mx, last);
+    s.breaks = this.breaks.slice();
+    return s;
+  }
+
   _compact() {
     const n = this.end - this.start;
     for (const a of [this.t, this.min, this.max, this.last]) a.copyWithin(0, this.start, this.end);
@@ -109,11 +118,11 @@ export class Series {
     return lo;
   }
 
-  /** Views [t, min, max, last] of the points from time `from` on (no copies). */
-  window(from) {
+  /** Views [t, min, max, last] of the points from time `from` on, to `to` (no copies). */
+  window(from, to = Infinity) {
     const i = Math.max(this.start, this.indexAt(from) - 1);
-    return [this.t.subarray(i, this.end), this.min.subarray(i, this.end), this.max.subarray(i, this.end),
-      this.last.subarray(i, this.end)];
+    const j = to === Infinity ? this.end : Math.min(this.end, this.indexAt(to) + 1);
+    return [this.t.subarray(i, j), this.min.subarray(i, j), this.max.subarray(i, j), this.last.subarray(i, j)];
   }
 
   get lastTime() {

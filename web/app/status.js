@@ -2,6 +2,8 @@
 // age, sequence gaps, the REPLAY indicator and who is signed in.
 import { el, fmtAge, setText } from "./format.js";
 
+export const SILENT_MS = 1500; // an open connection with nothing from the server this long is shown amber
+
 export class StatusBar {
   constructor(container, store, { onSignOut }) {
     this.store = store;
@@ -28,7 +30,10 @@ export class StatusBar {
     const s = this.connState;
     let text;
     let cls;
-    if (s.state === "open") [text, cls] = ["CONNECTED", "ok"];
+    const silent = now - this.store.lastMessageLocal;
+    if (s.state === "open" && this.store.lastMessageLocal && silent > SILENT_MS) {
+      [text, cls] = [`NO REPLY ${fmtAge(silent)}`, "warn"];
+    } else if (s.state === "open") [text, cls] = ["CONNECTED", "ok"];
     else if (s.state === "connecting") [text, cls] = [s.attempt ? "RECONNECTING" : "CONNECTING", "warn"];
     else if (s.state === "waiting") [text, cls] = [`RETRY IN ${Math.max(0, (s.until - now) / 1000).toFixed(1)} s`, "bad"];
     else if (s.state === "signin") [text, cls] = ["SIGN-IN NEEDED", "bad"];

@@ -5,8 +5,11 @@
 import { Series } from "./series.js";
 
 export const LIMIT_HOLD_MS = 1500; // a limit colour stays at least this long (a one-sample spike is seen)
-export const MAX_WINDOW_S = 300;
+export const MAX_WINDOW_S = 3600;
+const MAX_POINTS = 100_000; // a series' capacity at most (a 1-hour window at 20 Hz is 72,000)
 export const MAX_ALERTS = 8; // targeted alerts kept, newest first
+export const STALE_MIN_MS = 1000; // a parameter is stale after max(STALE_MIN_MS, STALE_PERIODS / its rate)
+export const STALE_PERIODS = 3;
 
 export class Store {
   constructor() {
@@ -22,10 +25,13 @@ export class Store {
     this.bus = null; // the edge node's data path: {state: "LOST"|"OK", node}, null when not an edge
     this.alerts = []; // targeted alerts (wire form, plus `dismissed`), newest first
     this.rate = 20;
+    this.windowS = 60;
     this.lastSeq = 0;
     this.gaps = 0;
     this.frames = 0;
     this.lastDataLocal = 0; // performance.now() when the newest data arrived
+    this.lastMessageLocal = 0; // performance.now() when the newest message of any kind arrived
+    this.live = false; // the connection is open (set by the console): values may be fresh
     this.lastIngestNs = 0;
     this.serverLagMs = 0; // from the server's arrival of the data to its tick
     this.notice = null; // {text, level, at}
@@ -50,7 +56,7 @@ export class Store {
   }
 
   seriesCapacity() {
-    return Math.ceil(MAX_WINDOW_S * Math.max(1, this.rate)) + 16;
+    return Math.min(MAX_POINTS, Math.ceil(Math.min(this.windowS, MAX_WINDOW_S) * Math.max(1, this.rate)) + 64);
   }
 
   seriesOf(name) {
@@ -65,7 +71,7 @@ export class Store {
   valueOf(name) {
     let v = this.values.get(name);
     if (!v) {
-      v = { value: NaN, min: NaN, max: NaN, count: 0, t: 0, limit: 0, held: 0, heldUntil: 0, version: 0 };
+      v = { value: NaN, min: NaN, max: NaN, count: 0, t: 0, at: 0, limit: 0, held: 0, heldUntil: 0, version: 0 };
       this.values.set(name, v);
     }
     return v;
@@ -78,6 +84,7 @@ export class Store {
   }
 
   apply(m) {
+    this.lastMessageLocal = performance.now();
     if (typeof m.seq === "number") {
       if (this.lastSeq && m.seq > this.lastSeq + 1) {
         this.gaps += m.seq - this.lastSeq - 1;
@@ -205,6 +212,7 @@ export class Store {
   }
 
   _on_data(m) {
+    if (m.rate !== this.rate) return; // another tier's frames: the history's, or the old rate's before it is left
     const now = performance.now();
     const n = m.ids.length;
     for (let i = 0; i < n; i++) {
@@ -216,6 +224,7 @@ export class Store {
       v.max = m.max[i];
       v.count = m.count[i];
       v.t = m.last_t[i];
+      v.at = now;
       this._limit(v, m.limit[i], now);
       v.version++;
       const s = this.series.get(p.name);
@@ -260,17 +269,36 @@ export class Store {
     this.dirty.status = true;
   }
 
+  /** How long (ms) a parameter may go without an update before it is stale: from its expected rate. */
+  staleAfterMs(name) {
+    const rate = Math.min(this.byName.get(name)?.rate || 1, this.rate);
+    return Math.max(STALE_MIN_MS, (STALE_PERIODS * 1000) / rate);
+  }
+
+  /**
+   * Null when the value of `name` is fresh; else how old it is (ms since it last arrived, or
+   * Infinity if no update came on this connection): the connection is not open, the link is
+   * lost, or the parameter has not updated within its stale timeout.
+   */
+  staleness(name, now = performance.now()) {
+    const v = this.values.get(name);
+    const age = v?.at ? now - v.at : Infinity;
+    if (!this.live || this.link?.state === "LOST" || age > this.staleAfterMs(name)) return age;
+    return null;
+  }
+
   /** The age of the newest data in ms (network + server time included), or null. */
   dataAge(now = performance.now()) {
     if (!this.lastDataLocal) return null;
     return Math.max(0, now - this.lastDataLocal) + this.serverLagMs;
   }
 
-  /** Series buffers sized for a new update rate (history at another rate is dropped). */
-  setRate(rate) {
-    if (rate === this.rate) return;
+  /** Series buffers sized for a new update rate and window (the points held are kept). */
+  setView(rate, windowS) {
+    if (rate === this.rate && windowS === this.windowS) return;
     this.rate = rate;
-    for (const name of this.series.keys()) this.series.set(name, new Series(this.seriesCapacity()));
+    this.windowS = windowS;
+    for (const [name, old] of this.series) this.series.set(name, old.resized(this.seriesCapacity()));
     this.dirty.series = true;
   }
 

@@ -1,7 +1,8 @@
 // The parameter table: engineering value, units, the last interval's min/max, sample time
 // and limits, with the value cell coloured by its limit state (amber warning, red critical;
-// held for a moment so a one-sample excursion is seen).
-import { el, fmtLimits, fmtTimeNs, fmtValue, limitClass, setText } from "./format.js";
+// held for a moment so a one-sample excursion is seen). A stale value (connection down, link
+// lost, or no update within the parameter's stale timeout) is hatched with its age.
+import { el, fmtLimits, fmtParam, fmtStale, fmtTimeNs, limitClass, setText } from "./format.js";
 
 export class ParamTable {
   constructor(container, store, { onRemove }) {
@@ -14,8 +15,8 @@ export class ParamTable {
       el("table", { class: "params" },
         el("thead", {}, el("tr", {},
           el("th", { class: "c-name", text: "Parameter" }), el("th", { class: "c-value num", text: "Value" }),
-          el("th", { class: "c-units", text: "Units" }), el("th", { class: "c-min num", text: "Min" }),
-          el("th", { class: "c-max num", text: "Max" }), el("th", { class: "c-time", text: "UTC" }),
+          el("th", { class: "c-units", text: "Units" }), (this.minTh = el("th", { class: "c-min num", text: "Min" })),
+          (this.maxTh = el("th", { class: "c-max num", text: "Max" })), el("th", { class: "c-time", text: "UTC" }),
           el("th", { class: "c-limits", text: "Limits" }), el("th", { class: "c-remove" }))),
         this.body),
       this.empty);
@@ -53,7 +54,7 @@ export class ParamTable {
     const remove = el("button", { class: "row-remove", title: `remove ${name} from the table`, onclick: () => this.onRemove(name) }, "×");
     const tr = el("tr", { dataset: { param: name } }, cells.name, cells.value, cells.units, cells.min, cells.max,
       cells.time, cells.limits, el("td", {}, remove));
-    return { tr, cells, version: -1, cls: "" };
+    return { tr, cells, version: -1, cls: "", stale: null };
   }
 
   refreshCatalog() {
@@ -69,20 +70,40 @@ export class ParamTable {
   }
 
   render(now = performance.now()) {
+    // Min/Max are those of the last update interval (1/rate): the heading says so
+    const interval = `${Math.round(1000 / this.store.rate)} ms`;
+    if (this.minInterval !== interval) {
+      this.minInterval = interval;
+      this.minTh.replaceChildren("Min", el("small", { class: "interval", text: interval }));
+      this.maxTh.replaceChildren("Max", el("small", { class: "interval", text: interval }));
+      this.minTh.title = this.maxTh.title = `smallest and largest sample of the last ${interval} update interval`;
+    }
     for (const [name, row] of this.rows) {
       const v = this.store.values.get(name);
       if (!v) continue;
+      const stale = this.store.staleness(name, now);
       const cls = limitClass(this.store.shownLimit(v, now));
-      if (cls !== row.cls) {
+      const staleText = stale === null ? "" : fmtStale(stale);
+      if (cls !== row.cls || staleText !== row.stale) {
         row.cells.value.className = `value num ${cls}`;
-        row.tr.className = cls ? `row-${cls}` : "";
+        row.tr.className = `${cls ? `row-${cls}` : ""}${stale === null ? "" : " stale"}`;
         row.cls = cls;
+        row.stale = staleText;
+        row.cells.time.title = staleText;
+        row.version = -1;
       }
       if (v.version === row.version) continue;
       row.version = v.version;
-      setText(row.cells.value, fmtValue(v.value));
-      setText(row.cells.min, v.count > 1 ? fmtValue(v.min) : "");
-      setText(row.cells.max, v.count > 1 ? fmtValue(v.max) : "");
+      const p = this.store.byName.get(name);
+      setText(row.cells.value, fmtParam(p, v.value));
+      const range = p?.kind !== "enum" && v.count > 1;
+      if (row.stale) { // the interval's min/max mean nothing now: their cells say how old the value is
+        setText(row.cells.min, "stale");
+        setText(row.cells.max, row.stale.replace(/^stale ?/, "") || "—");
+      } else {
+        setText(row.cells.min, range ? fmtParam(p, v.min) : "");
+        setText(row.cells.max, range ? fmtParam(p, v.max) : "");
+      }
       setText(row.cells.time, fmtTimeNs(v.t));
     }
   }

@@ -5,6 +5,37 @@
 // The server validates; the form only refuses to send an empty field.
 import { el } from "../format.js";
 
+const BIG_CHANGE = 5; // a new value this many times larger (or smaller) than the current one asks first
+
+/** "20,000,000 b/s (20 Mb/s)": digits grouped, and an SI prefix for big values. */
+export function readable(v, units = "") {
+  const grouped = Number(v).toLocaleString("en-US", { maximumFractionDigits: 6 });
+  const a = Math.abs(v);
+  const [div, p] = a >= 1e9 ? [1e9, "G"] : a >= 1e6 ? [1e6, "M"] : a >= 1e4 ? [1e3, "k"] : [1, ""];
+  const si = p && units ? ` (${Number((v / div).toPrecision(4))} ${p}${units})` : "";
+  return `${grouped}${units ? ` ${units}` : ""}${si}`;
+}
+
+/**
+ * A change to confirm: [{arg, from, to, units}] for the numeric arguments whose current value
+ * (from telemetry through the command's effect_value: param = arg * scale + offset) differs
+ * from the new one by BIG_CHANGE times or more.
+ */
+export function bigChanges(def, args, current) {
+  const ev = def.effect_value;
+  if (!ev || !(ev.arg in args) || !ev.scale) return [];
+  const tm = current(ev.param);
+  if (!Number.isFinite(tm)) return [];
+  const from = (tm - ev.offset) / ev.scale;
+  const to = Number(args[ev.arg]);
+  if (!Number.isFinite(to) || from === to || from === 0) return []; // from 0 no factor says "much larger"
+  const ratio = Math.abs(to / from);
+  if (ratio < BIG_CHANGE && ratio > 1 / BIG_CHANGE) return [];
+  const spec = def.args.find((a) => a.name === ev.arg);
+  if ((spec?.min != null && to < spec.min) || (spec?.max != null && to > spec.max)) return []; // refused anyway
+  return [{ arg: ev.arg, from, to, units: spec?.units || "" }];
+}
+
 export class ArgsForm {
   constructor(def) {
     this.def = def;
@@ -16,6 +47,8 @@ export class ArgsForm {
       let input;
       if (spec.kind === "enum") {
         input = el("select", { id, name: spec.name });
+        input.append(new Option("— choose —", "", true, true)); // nothing chosen until someone does
+        input.options[0].disabled = true;
         for (const choice of Object.keys(spec.choices || {})) input.append(new Option(choice, choice));
       } else {
         const integral = spec.kind !== "f32";
@@ -45,7 +78,8 @@ export class ArgsForm {
     const errors = {};
     for (const [name, { input, spec }] of this.fields) {
       if (spec.kind === "enum") {
-        args[name] = input.value;
+        if (input.value === "") errors[name] = `choose one: ${spec.allowed}`;
+        else args[name] = input.value;
         continue;
       }
       const text = input.value.trim();
@@ -56,6 +90,11 @@ export class ArgsForm {
       args[name] = Number(text);
     }
     return { args, errors };
+  }
+
+  /** Back to "— choose —" for every enumerated argument (after a hazardous command went). */
+  clearChoices() {
+    for (const { input, spec } of this.fields.values()) if (spec.kind === "enum") input.value = "";
   }
 
   has(name) {

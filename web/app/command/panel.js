@@ -15,17 +15,19 @@
 // changes (another user, role or token, sign-out) and resume() after a telemetry reconnect.
 import { el, fmtTimeNs } from "../format.js";
 import { CommandChannel, nextClientSeq } from "./channel.js";
-import { ArgsForm, refusedArgument } from "./form.js";
+import { ArgsForm, bigChanges, readable, refusedArgument } from "./form.js";
 import { CommandHistory, HistoryList, argsText, stateClass } from "./history.js";
 
 export const COMMAND_ROLES = ["director", "admin"];
 export const COMMAND_PANEL_AVAILABLE = true;
 const MAX_REASON = 500; // the server cuts a reason there (MAX_REASON_CHARS)
 
-export function mountCommandPanel({ role, user, host, token = () => null, hello = null }) {
+export function mountCommandPanel({ role, user, host, token = () => null, hello = null, current = () => NaN }) {
   if (!COMMAND_ROLES.includes(role)) return null;
   if (hello && !Array.isArray(hello.commands)) return null; // the server runs without a command channel
-  return new CommandPanel({ role, user, host, token, commands: hello?.commands });
+  const panel = new CommandPanel({ role, user, host, token, commands: hello?.commands });
+  panel.current = current; // a parameter's latest value (the large-change confirmation)
+  return panel;
 }
 
 export class CommandPanel {
@@ -259,6 +261,8 @@ export class CommandPanel {
     if (!this._canCommand()) return;
     const req = this._collect();
     if (!req) return;
+    const big = bigChanges(req.def, req.args, this.current || (() => NaN));
+    if (big.length && !(await this._confirm(req.def, big))) return;
     const type = req.def.hazardous ? "arm" : "command";
     let reply;
     try {
@@ -270,6 +274,29 @@ export class CommandPanel {
     this._reply(reply, req.def);
   }
 
+  /** Ask before a large change: old → new in readable units; resolves true on Confirm. */
+  _confirm(def, big) {
+    this.confirmEl?.remove();
+    return new Promise((resolve) => {
+      const done = (ok) => {
+        box.remove();
+        this.confirmEl = null;
+        resolve(ok);
+      };
+      const box = el("div", { class: "cp-confirm", id: "cmd-confirm", role: "alertdialog" },
+        el("p", { class: "cp-confirm-title", text: `${def.name}: a large change — confirm` }),
+        ...big.map((c) => el("p", { class: "cp-confirm-change", dataset: { arg: c.arg } },
+          el("span", { class: "arg-name", text: `${c.arg} ` }), el("span", { class: "from", text: readable(c.from, c.units) }),
+          " → ", el("strong", { class: "to", text: readable(c.to, c.units) }),
+          ` (×${Number((c.to / c.from).toPrecision(3))})`)),
+        el("div", { class: "cp-actions" },
+          el("button", { type: "button", id: "cmd-confirm-yes", class: "danger", onclick: () => done(true) }, "Confirm"),
+          el("button", { type: "button", id: "cmd-confirm-no", onclick: () => done(false) }, "Cancel")));
+      this.confirmEl = box;
+      this.formEl.append(box);
+    });
+  }
+
   _reply(reply, def) {
     if (reply.type === "accepted") {
       this.history.put(reply.record);
@@ -278,6 +305,7 @@ export class CommandPanel {
     } else if (reply.type === "armed") {
       this._setMsg(this.msg, `${def?.name || "command"} armed (arm ${reply.arm}): Execute or Disarm below`, "warn");
       this.reason.value = "";
+      this.form?.clearChoices(); // a hazardous choice is never left standing for the next one
     } else if (reply.type === "rejected") {
       this.history.put(reply.record);
       this._refused(reply.record.code, reply.record.detail, reply.argument);

@@ -1,0 +1,60 @@
+"""Rules that exist once: the RTC wrap, the replay marker, the CRC-16."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from groundstation.ingest.core import Ingest
+from groundstation.replay_schedule import build_marker as schedule_build_marker
+from telemetry_formats.ch10.packet import build_packet, parse_packet
+from telemetry_formats.ch10.replay_marker import (
+    MARKER_KEY,
+    build_marker,
+    is_replay_marker,
+    packet_marker,
+    parse_marker,
+)
+from telemetry_formats.ch10.rtc import RTC_MASK, RTC_MOD, rtc_delta
+
+rtc = st.integers(0, RTC_MASK)
+
+
+@given(rtc, st.integers(-(RTC_MOD // 2), RTC_MOD // 2 - 1))
+def test_rtc_delta_inverts_a_wrapped_step(ref: int, step: int) -> None:
+    later = (ref + step) & RTC_MASK
+    assert rtc_delta(later, ref) == step
+    assert rtc_delta(np.array([later], dtype=np.int64), ref).tolist() == [step]
+
+
+def test_rtc_delta_known_values() -> None:
+    assert rtc_delta(5, RTC_MASK) == 6  # forwards across the wrap
+    assert rtc_delta(RTC_MASK, 5) == -6  # backwards across the wrap
+    assert rtc_delta(1 << 47, 0) == -(1 << 47)  # half the range is read as backwards
+    got = rtc_delta(np.array([0, 10, RTC_MASK], dtype=np.uint64).astype(np.int64), 10)
+    assert got.dtype == np.int64 and got.tolist() == [-10, 0, -11]
+
+
+def test_marker_round_trip_and_one_definition() -> None:
+    raw = build_marker("FT-042.h5", 4.0, 12.0, rtc=RTC_MOD + 7, sequence_number=300)
+    assert schedule_build_marker is build_marker
+    assert parse_marker(raw) == {"source": "FT-042.h5", "speed": 4, "position_s": 12.0}
+    p = parse_packet(raw)
+    assert p.header.rtc == 7 and p.header.sequence_number == 300 & 0xFF
+    assert packet_marker(p) == parse_marker(raw)
+    assert parse_marker(build_marker("x", None, 0))["speed"] == "afap"
+
+
+def test_not_a_marker() -> None:
+    other = build_packet(channel_id=0, data_type=0, body=b"\0\0\0\0" + b'{"other": {}}')
+    assert not is_replay_marker(other) and packet_marker(parse_packet(other)) is None
+    on_channel_3 = build_packet(channel_id=3, data_type=0, body=b"\0\0\0\0" + f'{{"{MARKER_KEY}": {{}}}}'.encode())
+    assert not is_replay_marker(on_channel_3)
+    assert not is_replay_marker(b"\x25\xeb" + b"\0" * 10)
+
+
+def test_ingest_provisional_time_uses_the_wrap() -> None:
+    ing = Ingest()
+    ing._provisional = (RTC_MASK - 4, 1_000)
+    assert ing.to_utc_ns(np.array([RTC_MASK, 5])).tolist() == [1_000 + 4 * 100, 1_000 + 10 * 100]

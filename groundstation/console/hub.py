@@ -153,8 +153,6 @@ class Hub:
         for ev in self.alarms.observe(summary):
             self.broadcast(ev.as_wire(), arrival_ns)
 
-    ACK_ROLES = ("engineer", "director", "admin")
-
     def acknowledge(self, alarm_id: int, user: str, now_ns: int) -> AlarmEvent:
         ev = self.alarms.acknowledge(alarm_id, user, now_ns)
         self.broadcast(ev.as_wire(), now_ns)

@@ -27,7 +27,7 @@ __all__ = [
     "MAX_GLOB_CHARS",
     "CLOSE_TOO_SLOW",
     "CLOSE_UNAUTHORIZED",
-    "CLOSE_POLICY",
+    "CLOSE_FLOOD",
     "ProtocolError",
     "SharedFrame",
     "encode",
@@ -45,7 +45,7 @@ MAX_NAMES, MAX_GLOBS, MAX_GROUPS = 10_000, 32, 256
 MAX_GLOB_CHARS = 256
 CLOSE_TOO_SLOW = 4008  # the console could not keep up past the bound
 CLOSE_UNAUTHORIZED = 4001  # token missing, invalid or expired
-CLOSE_POLICY = 1008  # origin refused
+CLOSE_FLOOD = 4029  # a client that keeps sending past its message rate (like HTTP 429)
 
 
 class ProtocolError(ValueError):

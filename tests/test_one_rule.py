@@ -58,3 +58,34 @@ def test_ingest_provisional_time_uses_the_wrap() -> None:
     ing = Ingest()
     ing._provisional = (RTC_MASK - 4, 1_000)
     assert ing.to_utc_ns(np.array([RTC_MASK, 5])).tolist() == [1_000 + 4 * 100, 1_000 + 10 * 100]
+
+
+def _crc16_bitwise(data: bytes, init: int = 0xFFFF) -> int:
+    """The hand-written CRC-16/CCITT-FALSE that checksum.py used before ``binascii.crc_hqx`` (the oracle)."""
+    table = []
+    for byte in range(256):
+        c = byte << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        table.append(c & 0xFFFF)
+    crc = init
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+@given(st.binary(max_size=2048), st.integers(0, 0xFFFF))
+def test_crc16_is_crc_hqx_same_results(data: bytes, init: int) -> None:
+    from telemetry_formats.checksum import crc16_ccitt
+
+    assert crc16_ccitt(data, init) == _crc16_bitwise(data, init)
+    assert crc16_ccitt(data) == _crc16_bitwise(data)
+
+
+def test_crc16_random_blocks() -> None:
+    from telemetry_formats.checksum import crc16_ccitt
+
+    rng = np.random.default_rng(16)
+    for n in rng.integers(0, 5000, 200):
+        data = rng.bytes(int(n))
+        assert crc16_ccitt(data) == _crc16_bitwise(data)

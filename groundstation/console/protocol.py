@@ -3,7 +3,7 @@
 Every server message is a msgpack map whose first key is ``seq``, the
 per-session sequence number. Telemetry frames are encoded once per rate tier
 and group: ``SharedFrame`` holds the map's other entries already packed, and
-``SharedFrame.for_session(seq)`` only prepends the map header and ``seq``.
+``SharedFrame.bundle_parts`` leaves each session only its ``seq`` to pack.
 Numeric arrays travel as little-endian binary (``bin``) blobs.
 """
 
@@ -58,10 +58,10 @@ class ProtocolError(ValueError):
         self.request_id: int | None = None
 
 
-def _map_header(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x80 | n])
-    return b"\xde" + n.to_bytes(2, "big")
+_packer = msgpack.Packer(use_bin_type=True)
+packb = _packer.pack  # one packer: no per-call setup
+_map_header = _packer.pack_map_header
+_array_header = _packer.pack_array_header
 
 
 def _pairs(d: dict) -> bytes:
@@ -76,7 +76,7 @@ _FRAMES_KEY = msgpack.packb("frames")
 
 def encode(seq: int, message: dict) -> bytes:
     """A server message with ``seq`` first."""
-    return _map_header(len(message) + 1) + msgpack.packb("seq") + msgpack.packb(seq) + _pairs(message)
+    return _map_header(len(message) + 1) + _SEQ_KEY + packb(seq) + _pairs(message)
 
 
 @dataclass(frozen=True)
@@ -90,28 +90,15 @@ class SharedFrame:
     def of(cls, message: dict) -> "SharedFrame":
         return cls(len(message), _pairs(message))
 
-    def for_session(self, seq: int, extra_fields: int = 0) -> bytes:
-        """This map with ``seq`` first; ``extra_fields`` more pairs are to be appended by the caller."""
-        return _map_header(self.n_fields + 1 + extra_fields) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
-
-    def bundle(self, seq: int, frames: list[bytes]) -> bytes:
-        """This map plus ``seq`` and ``frames``: an array of already encoded maps (not re-encoded)."""
-        head, tail = self.bundle_parts(frames)
-        return head + msgpack.packb(seq) + tail
-
     def bundle_parts(self, frames: list[bytes]) -> tuple[bytes, bytes]:
-        """``bundle`` cut around the ``seq`` value: ``head + packb(seq) + tail`` is the message. One
-        tick builds the parts once per distinct list of frames, each console only adds its ``seq``."""
-        n = len(frames)
-        array = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        """This map plus ``seq`` and ``frames`` (an array of already encoded maps, not re-encoded), cut
+        around the ``seq`` value: ``head + packb(seq) + tail`` is the message. One tick builds the parts
+        once per distinct list of frames, each console only adds its ``seq``."""
         head = _map_header(self.n_fields + 2) + _SEQ_KEY
-        return head, self.pairs + _FRAMES_KEY + array + b"".join(frames)
+        return head, self.pairs + _FRAMES_KEY + _array_header(len(frames)) + b"".join(frames)
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-
-packb = msgpack.Packer(use_bin_type=True).pack  # one packer: no per-call setup
 
 
 def encode_map(message: dict) -> bytes:

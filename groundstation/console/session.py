@@ -91,10 +91,6 @@ class ConsoleSession:
         """Queue an event message (never dropped)."""
         self.outbox.push_event(encode(self.next_seq(), message), now_ns)
 
-    def send_bundle(self, key, head, frames: list[bytes], now_ns: int = 0) -> None:
-        """Queue one tick's telemetry: ``head`` (shared) with this console's group frames (shared)."""
-        self.outbox.push_data(key, head.bundle(self.next_seq(), frames), now_ns)
-
     def send_parts(self, key, head: bytes, tail: bytes, now_ns: int = 0) -> None:
         """Queue one tick's telemetry from ``SharedFrame.bundle_parts`` (built once for many consoles)."""
         self.outbox.push_data(key, head + packb(self.next_seq()) + tail, now_ns)

@@ -89,3 +89,15 @@ def test_crc16_random_blocks() -> None:
     for n in rng.integers(0, 5000, 200):
         data = rng.bytes(int(n))
         assert crc16_ccitt(data) == _crc16_bitwise(data)
+
+
+def test_redis_without_a_role_is_refused() -> None:
+    import asyncio
+
+    import pytest
+
+    from groundstation.server.start import start_station
+    from groundstation.server.station import StationConfig
+
+    with pytest.raises(ValueError, match="needs --role ingest or edge"):
+        asyncio.run(start_station(StationConfig(redis_url="redis://127.0.0.1:1/0")))

@@ -284,11 +284,12 @@ class GroundStation:
         log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),
                   resumed=rec.writer.resumed)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop the periodic tasks and close the recorder (its final write runs off the event loop)."""
         for p in self._periodic:
             p.stop()
         if self.recorder is not None:
-            self.recorder.close()
+            await self.recorder.aclose()
         if self.transport is not None:
             self.transport.close()
 

@@ -71,7 +71,7 @@ def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
                 else:
                     rtc, raw, status = ev.header.rtc, bytes(ev.raw), ev.status
                     stats.checksum_errors += ev.checksum_error is not None
-                t = 0 if t is None else t + rtc_delta(rtc, last) * NS_PER_RTC
+                t = 0 if t is None or last is None else t + rtc_delta(rtc, last) * NS_PER_RTC
                 last = rtc
                 yield ReplayPacket(raw, t, rtc, status)
             if not data:

@@ -9,6 +9,7 @@ Numeric arrays travel as little-endian binary (``bin``) blobs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,22 +60,22 @@ class ProtocolError(ValueError):
 
 
 _packer = msgpack.Packer(use_bin_type=True)
-packb = _packer.pack  # one packer: no per-call setup
-_map_header = _packer.pack_map_header
-_array_header = _packer.pack_array_header
+packb: Callable[[Any], bytes] = _packer.pack  # one packer: no per-call setup
+_map_header: Callable[[int], bytes] = _packer.pack_map_header
+_array_header: Callable[[int], bytes] = _packer.pack_array_header
 
 
-def _pairs(d: dict) -> bytes:
+def _pairs(d: dict[str, Any]) -> bytes:
     """The packed key/value pairs of a map, without its header."""
-    packed = msgpack.packb(d, use_bin_type=True)
+    packed: bytes = msgpack.packb(d, use_bin_type=True)
     return packed[1:] if len(d) < 16 else packed[3:]
 
 
-_SEQ_KEY = msgpack.packb("seq")
-_FRAMES_KEY = msgpack.packb("frames")
+_SEQ_KEY = packb("seq")
+_FRAMES_KEY = packb("frames")
 
 
-def encode(seq: int, message: dict) -> bytes:
+def encode(seq: int, message: dict[str, Any]) -> bytes:
     """A server message with ``seq`` first."""
     return _map_header(len(message) + 1) + _SEQ_KEY + packb(seq) + _pairs(message)
 
@@ -87,7 +88,7 @@ class SharedFrame:
     pairs: bytes
 
     @classmethod
-    def of(cls, message: dict) -> "SharedFrame":
+    def of(cls, message: dict[str, Any]) -> "SharedFrame":
         return cls(len(message), _pairs(message))
 
     def bundle_parts(self, frames: list[bytes]) -> tuple[bytes, bytes]:
@@ -101,9 +102,10 @@ class SharedFrame:
         return len(self.pairs)
 
 
-def encode_map(message: dict) -> bytes:
+def encode_map(message: dict[str, Any]) -> bytes:
     """A whole msgpack map, for embedding as-is in bundles."""
-    return msgpack.packb(message, use_bin_type=True)
+    packed: bytes = msgpack.packb(message, use_bin_type=True)
+    return packed
 
 
 def array_blob(a: np.ndarray, dtype: str) -> bytes:
@@ -116,7 +118,7 @@ _STR_LISTS = ("names", "globs", "groups")
 _CAPS = {"names": MAX_NAMES, "globs": MAX_GLOBS, "groups": MAX_GROUPS}
 
 
-def _str_list(msg: dict, key: str) -> list[str]:
+def _str_list(msg: dict[str, Any], key: str) -> list[str]:
     v = msg.get(key, [])
     if not isinstance(v, list):
         raise ProtocolError("bad_field", f"'{key}' must be a list of strings", field=key)
@@ -131,7 +133,7 @@ def _str_list(msg: dict, key: str) -> list[str]:
     return v
 
 
-def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, hi: int | None = None) -> int | None:
+def _int(msg: dict[str, Any], key: str, *, required: bool = True, lo: int | None = None, hi: int | None = None) -> int | None:
     if msg.get(key) is None:
         if required:
             raise ProtocolError("missing_field", f"'{key}' is required", field=key)
@@ -149,7 +151,7 @@ def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, h
 _TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill"}
 
 
-def decode_client_message(data: bytes | str) -> dict:
+def decode_client_message(data: bytes | str) -> dict[str, Any]:
     """Parse and validate one client message; raises ``ProtocolError`` naming the problem."""
     if isinstance(data, str):
         raise ProtocolError("not_binary", "messages must be binary msgpack frames")
@@ -162,7 +164,7 @@ def decode_client_message(data: bytes | str) -> dict:
     if not isinstance(msg, dict):
         raise ProtocolError("bad_message", "a message must be a map")
     kind = msg.get("type")
-    out: dict = {"type": kind, "id": None}
+    out: dict[str, Any] = {"type": kind, "id": None}
     try:
         out["id"] = _int(msg, "id", required=False)
         if kind not in _TYPES:
@@ -174,7 +176,7 @@ def decode_client_message(data: bytes | str) -> dict:
     return out
 
 
-def _fields(kind: str, msg: dict, out: dict) -> None:
+def _fields(kind: str, msg: dict[str, Any], out: dict[str, Any]) -> None:
     if kind == "subscribe":
         for key in _STR_LISTS:
             out[key] = _str_list(msg, key)

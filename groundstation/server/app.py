@@ -1,4 +1,6 @@
-"""The Tornado application: console WebSocket, health, metrics; and starting it all."""
+"""The Tornado application: the route table (``make_app``), the console WebSocket shell, health and
+metrics, and the HTTP access checks the other handlers share (``authenticate``, ``authorize``,
+``check_origin``). Starting a node is ``start.py``'s."""
 
 from __future__ import annotations
 

@@ -34,5 +34,5 @@ def rtc_delta(rtc: int | np.ndarray, ref: int) -> int | np.ndarray:
     if isinstance(rtc, (int, np.integer)):
         d = (int(rtc) - int(ref)) & RTC_MASK
         return d - RTC_MOD if d >= _HALF else d
-    d = (np.asarray(rtc, dtype=np.int64) - np.int64(int(ref) & RTC_MASK)) & np.int64(RTC_MASK)
-    return np.where(d >= _HALF, d - np.int64(RTC_MOD), d)
+    a = (np.asarray(rtc, dtype=np.int64) - np.int64(int(ref) & RTC_MASK)) & np.int64(RTC_MASK)
+    return np.where(a >= _HALF, a - np.int64(RTC_MOD), a)

@@ -101,3 +101,29 @@ def test_redis_without_a_role_is_refused() -> None:
 
     with pytest.raises(ValueError, match="needs --role ingest or edge"):
         asyncio.run(start_station(StationConfig(redis_url="redis://127.0.0.1:1/0")))
+
+
+def test_blob_dtype_table_is_written_once() -> None:
+    """codec.js's table, protocol.md's tables and its Python example agree with ``protocol.BLOB_DTYPES``."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from groundstation.console.protocol import BLOB_DTYPES
+    from tests.live import _BLOBS
+
+    root = Path(__file__).resolve().parent.parent
+    assert _BLOBS is BLOB_DTYPES
+    js = (root / "web/app/codec.js").read_text()
+    table = re.search(r"const BLOBS = \{(.*?)\};", js, re.S)
+    assert table is not None, "codec.js: no BLOBS table"
+    codec = {k: "<" + v for k, v in re.findall(r"(\w+):\s*\"(\w\d)\"", table[1])}
+    assert codec == BLOB_DTYPES
+    doc = (root / "docs/protocol.md").read_text()
+    rows: dict[str, str] = {}
+    for fields, dtype in re.findall(r"^\| ((?:`\w+`(?:, )?)+) \| [^|]+ \| [^|]+ \| `(<\w\d)` \| \d \|", doc, re.M):
+        for f in re.findall(r"`(\w+)`", fields):
+            rows[f] = dtype
+    assert rows == BLOB_DTYPES
+    examples = re.findall(r"BLOBS = (\{\"[^}]*\})", doc)  # the Python examples (the JS one is codec.js's)
+    assert examples and all(ast.literal_eval(e) == BLOB_DTYPES for e in examples)

@@ -35,6 +35,8 @@ __all__ = [
     "encode_map",
     "decode_client_message",
     "array_blob",
+    "field_blob",
+    "BLOB_DTYPES",
 ]
 
 PROTOCOL_VERSION = 1
@@ -108,8 +110,20 @@ def encode_map(message: dict[str, Any]) -> bytes:
     return packed
 
 
+# The binary-array fields of server messages and their little-endian dtypes: the one source. web/app/codec.js,
+# docs/protocol.md and tests/live.py are checked against it (tests/test_one_rule.py).
+BLOB_DTYPES = {"ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "value": "<f8", "count": "<u4",
+               "last_t": "<i8", "limit": "<i1", "t": "<i8"}
+
+
 def array_blob(a: np.ndarray, dtype: str) -> bytes:
+    """``a`` as a little-endian binary blob of ``dtype``."""
     return np.ascontiguousarray(a, dtype=dtype).tobytes()
+
+
+def field_blob(name: str, a: np.ndarray) -> bytes:
+    """``a`` as the blob of message field ``name`` (its dtype from ``BLOB_DTYPES``)."""
+    return np.ascontiguousarray(a, dtype=BLOB_DTYPES[name]).tobytes()
 
 
 _STR_LISTS = ("names", "globs", "groups")

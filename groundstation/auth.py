@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import jwt
 
 __all__ = ["AuthError", "OriginPolicy", "Principal", "Role", "TokenIssuer", "TokenVerifier", "cmd_token",
-           "generate_secret", "parse_ttl", "register_token_command", "secret_from_env", "token_from_request"]
+           "generate_secret", "parse_ttl", "register_token_command", "role_allows", "secret_from_env", "token_from_request"]
 
 SECRET_ENV = "GROUNDSTATION_SECRET"
 HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 3.2: key at least as long as the hash
@@ -53,8 +53,22 @@ class Role(enum.IntEnum):
         except KeyError:
             raise ValueError(f"unknown role {text!r} (expected one of: {', '.join(map(str, cls))})") from None
 
+    @classmethod
+    def lookup(cls, text: object) -> Role | None:
+        """The role named ``text`` (a ``Role`` or its name, any case), or None if it is not one we know."""
+        try:
+            return cls.parse(text)  # type: ignore[arg-type]  # parse stringifies whatever it gets
+        except ValueError:
+            return None
+
     def __str__(self) -> str:
         return self.name.lower()
+
+
+def role_allows(role: object, min_role: Role | str) -> bool:
+    """True if ``role`` (a ``Role`` or its name) is at least ``min_role``; an unknown role allows nothing."""
+    r = Role.lookup(role)
+    return r is not None and r >= Role.parse(min_role)
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class Principal:
 
     def allows(self, min_role: Role | str) -> bool:
         """True if this caller's role is at least ``min_role``."""
-        return self.role >= Role.parse(min_role)
+        return role_allows(self.role, min_role)
 
     def seconds_left(self, now: float | None = None) -> float:
         """Seconds until the token expires (0 once expired)."""

@@ -49,9 +49,9 @@ followed by UTF-8 JSON::
 marker packet has no secondary header and no data checksum; its RTC is that of
 the next data packet (so an ingest that takes its first RTC as a provisional time
 base is not misled) and its sequence number counts the markers (mod 256). The
-ground station's ingest recognizes it by the ``groundstation_replay`` key
-(``groundstation.ingest.core.REPLAY_KEY``); ``is_replay_marker`` / ``parse_marker``
-here do the same. The ground station records the markers like any packet;
+marker is defined once, in ``telemetry_formats.ch10.replay_marker``: the ground
+station's ingest recognizes it there by the ``groundstation_replay`` key, and
+``is_replay_marker`` / ``parse_marker`` here are the same functions. The ground station records the markers like any packet;
 replaying a recording skips the markers it holds (new ones are sent), and
 ``export --format c10`` keeps them (they are recorded packets).
 

@@ -1,13 +1,22 @@
-"""Sans-I/O replay: the replay marker packet format and the schedule that turns timed packets into timed datagrams."""
+"""Sans-I/O replay: the schedule that turns timed packets into timed datagrams (the marker it sends is
+``telemetry_formats.ch10.replay_marker``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator
 
 from telemetry_formats.ch10.header import HEADER_SIZE
-from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_OK, STATUS_TRUNCATED, build_packet, parse_packet
+from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_OK, STATUS_TRUNCATED
+from telemetry_formats.ch10.replay_marker import (
+    MARKER_CHANNEL,
+    MARKER_DATA_TYPE,
+    MARKER_KEY,
+    build_marker,
+    is_replay_marker,
+    parse_marker,
+)
+from telemetry_formats.ch10.rtc import RTC_MOD
 from telemetry_formats.ch10.udp import (
     DEFAULT_MAX_DATAGRAM,
     FULL_HEADER_SIZE,
@@ -22,47 +31,8 @@ __all__ = [
     "parse_marker", "is_replay_marker", "ReplayPacket", "Timeline", "ReplayStats", "ReplaySchedule",
 ]
 
-MARKER_KEY = "groundstation_replay"
-MARKER_CHANNEL = 0
-MARKER_DATA_TYPE = 0x00  # computer-generated data, format 0
 DEFAULT_MAX_RATE = 50e6  # bytes/s of datagrams
-RTC_MOD = 1 << 48
 _ALONE = (STATUS_TRUNCATED, STATUS_HEADER)  # packets the UDP sender cannot batch (length field disagrees)
-
-
-# -- the marker -------------------------------------------------------------------------------------
-
-
-def _speed_json(speed: float | None):
-    if speed is None:
-        return "afap"
-    return int(speed) if float(speed).is_integer() else float(speed)
-
-
-def build_marker(source: str, speed: float | None, position_s: float, *, rtc: int = 0,
-                 sequence_number: int = 0) -> bytes:
-    """The replay marker packet (see ``groundstation.replay``'s docstring); ``speed`` None means afap."""
-    doc = {MARKER_KEY: {"source": source, "speed": _speed_json(speed), "position_s": round(float(position_s), 3)}}
-    body = b"\0\0\0\0" + json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return build_packet(channel_id=MARKER_CHANNEL, data_type=MARKER_DATA_TYPE, body=body,
-                        sequence_number=sequence_number & 0xFF, rtc=int(rtc) % RTC_MOD)
-
-
-def parse_marker(raw: bytes | memoryview) -> dict | None:
-    """The marker's ``{"source", "speed", "position_s"}`` if ``raw`` is a replay marker packet, else None."""
-    if len(raw) < HEADER_SIZE + 4 or raw[2] != 0 or raw[3] != 0 or raw[15] != MARKER_DATA_TYPE:
-        return None
-    try:
-        p = parse_packet(raw)
-        doc = json.loads(bytes(p.body[4:]).decode("utf-8").rstrip("\x00"))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    info = doc.get(MARKER_KEY) if isinstance(doc, dict) else None
-    return info if isinstance(info, dict) else None
-
-
-def is_replay_marker(raw: bytes | memoryview) -> bool:
-    return parse_marker(raw) is not None
 
 
 # -- packets ------------------------------------------------------------------------------------------

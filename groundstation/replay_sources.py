@@ -8,12 +8,14 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator
 
-from .replay_schedule import RTC_MOD, ReplayPacket
+from telemetry_formats.ch10.rtc import NS_PER_TICK, rtc_delta
+
+from .replay_schedule import ReplayPacket
 
 __all__ = ["NS_PER_RTC", "ReplayError", "SourceStats", "c10_packets", "capture_packets", "recording_packets", "Source",
            "open_source"]
 
-NS_PER_RTC = 100  # 10 MHz
+NS_PER_RTC = NS_PER_TICK  # 10 MHz
 
 
 class ReplayError(Exception):
@@ -33,11 +35,6 @@ class SourceStats:
     skipped: list = dataclasses.field(default_factory=list)  # (offset, length, reason) of the first few
     checksum_errors: int = 0  # packets with a bad data checksum: sent as they are
     damaged_packets: int = 0  # truncated packets, packets with inconsistent lengths: sent as they are
-
-
-def _signed_rtc_delta(rtc: int, last: int) -> int:
-    d = (rtc - last) % RTC_MOD
-    return d - RTC_MOD if d >= RTC_MOD // 2 else d
 
 
 def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
@@ -74,7 +71,7 @@ def c10_packets(path: str | os.PathLike, stats: SourceStats | None = None, *,
                 else:
                     rtc, raw, status = ev.header.rtc, bytes(ev.raw), ev.status
                     stats.checksum_errors += ev.checksum_error is not None
-                t = 0 if t is None else t + _signed_rtc_delta(rtc, last) * NS_PER_RTC
+                t = 0 if t is None or last is None else t + rtc_delta(rtc, last) * NS_PER_RTC
                 last = rtc
                 yield ReplayPacket(raw, t, rtc, status)
             if not data:
@@ -108,7 +105,7 @@ def recording_packets(rec) -> Iterator[ReplayPacket]:
         elif t is None or last_rtc is None:
             t = 0
         else:
-            t += _signed_rtc_delta(p.rtc, last_rtc) * NS_PER_RTC
+            t += rtc_delta(p.rtc, last_rtc) * NS_PER_RTC
         last_rtc = p.rtc
         yield ReplayPacket(p.raw, t, p.rtc, p.status)
 

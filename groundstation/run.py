@@ -254,7 +254,7 @@ def add_run_commands(sub) -> None:
     p.add_argument("--open-role", default="viewer", choices=["viewer", "engineer", "director", "admin"])
     p.add_argument("--role", default="standalone", choices=["standalone", "ingest", "edge"],
                    help="standalone (default, no broker); ingest or edge to scale out on Redis (docs/deploy.md)")
-    p.add_argument("--redis", metavar="URL", help="Redis for --role ingest/edge: redis://[user:pass@]host:port/db")
+    p.add_argument("--redis", metavar="URL", help="Redis for --role ingest/edge (refused without one of them): redis://[user:pass@]host:port/db")
     p.add_argument("--redis-prefix", default="gs", help="key and channel namespace of this station in Redis")
     p.add_argument("--node", help="this node's name on the bus (default: role-host-pid)")
     p.set_defaults(func=lambda a: _run(a, _serve(a, a.open, False)))

@@ -6,6 +6,8 @@ standard defines them; CRC-16/CCITT-FALSE is used by our uplink packet.
 
 from __future__ import annotations
 
+import binascii
+
 import numpy as np
 
 __all__ = ["sum8", "sum16", "sum32", "data_checksum", "crc16_ccitt"]
@@ -42,23 +44,6 @@ def data_checksum_size(kind: int) -> int:
     return 0 if kind == 0 else _DATA_SUMS[kind][1]
 
 
-def _crc16_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16_TABLE = _crc16_table()
-
-
 def crc16_ccitt(data: bytes, init: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR)."""
-    crc = init
-    table = _CRC16_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ b) & 0xFF]
-    return crc
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR): ``binascii.crc_hqx``."""
+    return binascii.crc_hqx(data, init)

@@ -17,12 +17,12 @@ import msgpack
 import numpy as np
 import websockets
 
+from groundstation.console.protocol import BLOB_DTYPES
 from groundstation.simulator.runner import SimulatorRunner
 from groundstation.simulator.vehicle import Vehicle
 
 SECRET = "test-secret-" + "x" * 40
-_BLOBS = {"ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "count": "<u4", "last_t": "<i8",
-          "limit": "<i1", "value": "<f8", "t": "<i8"}
+_BLOBS = BLOB_DTYPES
 
 
 def free_port() -> int:

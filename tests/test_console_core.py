@@ -20,6 +20,8 @@ from groundstation.console.protocol import (
     array_blob,
     decode_client_message,
     encode,
+    encode_map,
+    packb,
 )
 from groundstation.console.session import Principal
 from groundstation.simulator.flight import vehicle_database
@@ -221,21 +223,23 @@ def test_encode_puts_seq_first_for_any_map_size(n_fields) -> None:
     assert data[0] == (0xDE if n_fields + 1 >= 16 else 0x80 | (n_fields + 1))
 
 
-@pytest.mark.parametrize("n_fields", [3, 15, 16, 30])
-def test_shared_frame_gives_the_same_bytes_to_every_session(n_fields) -> None:
+@pytest.mark.parametrize("n_fields,n_frames", [(3, 0), (14, 15), (15, 16), (30, 70000)])
+def test_shared_frame_gives_the_same_bytes_to_every_session(n_fields, n_frames) -> None:
     message = {"type": "data", "ids": array_blob(np.arange(5), "<u4"), **{f"f{i}": float(i) for i in range(n_fields - 2)}}
     frame = SharedFrame.of(message)
     assert len(frame) == len(frame.pairs)
-    outs = {seq: frame.for_session(seq) for seq in (1, 2, 127, 128, 65536, 2**40)}
+    groups = [{"g": i} for i in range(n_frames)]
+    head, tail = frame.bundle_parts([encode_map(g) for g in groups])
+    outs = {seq: head + packb(seq) + tail for seq in (1, 2, 127, 128, 65536, 2**40)}
     tails = set()
     for seq, data in outs.items():
-        assert data == encode(seq, message), "for_session must equal encoding the whole message"
-        got_seq, tail = split_seq(data)
+        assert data == encode(seq, {**message, "frames": groups}), "the parts must equal encoding the whole message"
+        got_seq, rest = split_seq(data)
         assert got_seq == seq
-        tails.add(tail)
+        tails.add(rest)
         decoded = unpack(data)
-        assert decoded.pop("seq") == seq and decoded == message
-    assert tails == {frame.pairs}
+        assert decoded.pop("seq") == seq and decoded == {**message, "frames": groups}
+    assert tails == {tail}
 
 
 def test_array_blob_is_little_endian() -> None:

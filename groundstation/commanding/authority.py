@@ -26,10 +26,7 @@ class PrincipalLike(Protocol):
 
 def principal_role(principal: PrincipalLike) -> Role | None:
     """The caller's role, or None if it is not one we know."""
-    try:
-        return Role.parse(principal.role)
-    except (ValueError, AttributeError):
-        return None
+    return Role.lookup(getattr(principal, "role", None))
 
 
 class AuthorityRefused(Exception):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .protocol import array_blob
+from .protocol import field_blob
 
 __all__ = ["BackfillPlan", "plan", "Buckets", "messages", "ROW_BYTES", "DEFAULT_RETENTION_S"]
 
@@ -102,17 +102,18 @@ def _reduce(key, mn, mx, last, last_t, count, limit, worst_t):
             last_t[ends], np.add.reduceat(count, starts), limit[pick], worst_t[pick])
 
 
+_FIELDS = ("t", "ids", "min", "max", "last", "count", "last_t", "limit")  # dtypes: protocol.BLOB_DTYPES
+
+
 def messages(p: BackfillPlan, result: dict[str, np.ndarray], *, max_rows: int = MAX_MESSAGE_ROWS,
              until_ns: int | None = None) -> list[dict]:
     """The ``backfill`` messages (``max_rows`` rows each) and the closing ``backfill_done``."""
     n = len(result["t"])
     out = []
-    dtypes = {"t": "<i8", "ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "count": "<u4",
-              "last_t": "<i8", "limit": "<i1"}
     for part, a in enumerate(range(0, n, max_rows)):
         b = min(a + max_rows, n)
         out.append({"type": "backfill", "id": p.request_id, "sub": p.sub, "rate": p.rate, "part": part,
-                    **{k: array_blob(result[k][a:b], dt) for k, dt in dtypes.items()}})
+                    **{k: field_blob(k, result[k][a:b]) for k in _FIELDS}})
     last_t = result["last_t"]
     out.append({"type": "backfill_done", "id": p.request_id, "sub": p.sub, "rate": p.rate,
                 "since_ns": p.since_ns, "from_ns": p.from_ns, "clipped": p.clipped, "retention_s": p.retention_s,

@@ -20,7 +20,7 @@ from ..alarms import AlarmEvent, AlarmManager
 from ..bus.envelope import TierFrame
 from ..catalog import Catalog
 from .decimate import Accumulator, Latest, summarize
-from .protocol import MAX_RATE, MIN_RATE, PROTOCOL_VERSION, SharedFrame, array_blob, encode_map
+from .protocol import MAX_RATE, MIN_RATE, PROTOCOL_VERSION, SharedFrame, encode_map, field_blob
 from .session import ConsoleSession, Principal, Subscription
 
 __all__ = ["Hub", "HubStats"]
@@ -153,8 +153,6 @@ class Hub:
         for ev in self.alarms.observe(summary):
             self.broadcast(ev.as_wire(), arrival_ns)
 
-    ACK_ROLES = ("engineer", "director", "admin")
-
     def acknowledge(self, alarm_id: int, user: str, now_ns: int) -> AlarmEvent:
         ev = self.alarms.acknowledge(alarm_id, user, now_ns)
         self.broadcast(ev.as_wire(), now_ns)
@@ -197,9 +195,9 @@ class Hub:
     # -- data out -----------------------------------------------------------------------
     def snapshot(self, ids: np.ndarray, sub_id: int | None) -> dict:
         ids = ids[self.latest.seen[ids]] if len(ids) else ids
-        return {"type": "snapshot", "sub": sub_id, "ids": array_blob(ids, "<u4"),
-                "value": array_blob(self.latest.value[ids], "<f8"), "t": array_blob(self.latest.t_ns[ids], "<i8"),
-                "limit": array_blob(self.latest.limit[ids], "<i1")}
+        return {"type": "snapshot", "sub": sub_id, "ids": field_blob("ids", ids),
+                "value": field_blob("value", self.latest.value[ids]), "t": field_blob("t", self.latest.t_ns[ids]),
+                "limit": field_blob("limit", self.latest.limit[ids])}
 
     def tick(self, now_ns: int) -> int:
         """Emit every due tier to local consoles and ``tier_listeners``; returns the frames encoded."""
@@ -223,10 +221,10 @@ class Hub:
                     continue
                 groups[g] = encode_map({
                     "type": "data", "rate": tier.rate, "group": self.catalog.group_names[g], "t": now_ns,
-                    "ingest_ns": self.last_arrival_ns, "ids": array_blob(ids, "<u4"),
-                    "min": array_blob(acc.min[ids], "<f8"), "max": array_blob(acc.max[ids], "<f8"),
-                    "last": array_blob(acc.last[ids], "<f8"), "count": array_blob(acc.count[ids], "<u4"),
-                    "last_t": array_blob(acc.last_t[ids], "<i8"), "limit": array_blob(acc.limit[ids], "<i1"),
+                    "ingest_ns": self.last_arrival_ns, "ids": field_blob("ids", ids),
+                    "min": field_blob("min", acc.min[ids]), "max": field_blob("max", acc.max[ids]),
+                    "last": field_blob("last", acc.last[ids]), "count": field_blob("count", acc.count[ids]),
+                    "last_t": field_blob("last_t", acc.last_t[ids]), "limit": field_blob("limit", acc.limit[ids]),
                 })
                 encoded += 1
                 self.stats.frames_encoded += 1

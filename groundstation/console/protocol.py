@@ -3,12 +3,13 @@
 Every server message is a msgpack map whose first key is ``seq``, the
 per-session sequence number. Telemetry frames are encoded once per rate tier
 and group: ``SharedFrame`` holds the map's other entries already packed, and
-``SharedFrame.for_session(seq)`` only prepends the map header and ``seq``.
+``SharedFrame.bundle_parts`` leaves each session only its ``seq`` to pack.
 Numeric arrays travel as little-endian binary (``bin``) blobs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +28,15 @@ __all__ = [
     "MAX_GLOB_CHARS",
     "CLOSE_TOO_SLOW",
     "CLOSE_UNAUTHORIZED",
-    "CLOSE_POLICY",
+    "CLOSE_FLOOD",
     "ProtocolError",
     "SharedFrame",
     "encode",
     "encode_map",
     "decode_client_message",
     "array_blob",
+    "field_blob",
+    "BLOB_DTYPES",
 ]
 
 PROTOCOL_VERSION = 1
@@ -45,7 +48,7 @@ MAX_NAMES, MAX_GLOBS, MAX_GROUPS = 10_000, 32, 256
 MAX_GLOB_CHARS = 256
 CLOSE_TOO_SLOW = 4008  # the console could not keep up past the bound
 CLOSE_UNAUTHORIZED = 4001  # token missing, invalid or expired
-CLOSE_POLICY = 1008  # origin refused
+CLOSE_FLOOD = 4029  # a client that keeps sending past its message rate (like HTTP 429)
 
 
 class ProtocolError(ValueError):
@@ -58,25 +61,25 @@ class ProtocolError(ValueError):
         self.request_id: int | None = None
 
 
-def _map_header(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x80 | n])
-    return b"\xde" + n.to_bytes(2, "big")
+_packer = msgpack.Packer(use_bin_type=True)
+packb: Callable[[Any], bytes] = _packer.pack  # one packer: no per-call setup
+_map_header: Callable[[int], bytes] = _packer.pack_map_header
+_array_header: Callable[[int], bytes] = _packer.pack_array_header
 
 
-def _pairs(d: dict) -> bytes:
+def _pairs(d: dict[str, Any]) -> bytes:
     """The packed key/value pairs of a map, without its header."""
-    packed = msgpack.packb(d, use_bin_type=True)
+    packed: bytes = msgpack.packb(d, use_bin_type=True)
     return packed[1:] if len(d) < 16 else packed[3:]
 
 
-_SEQ_KEY = msgpack.packb("seq")
-_FRAMES_KEY = msgpack.packb("frames")
+_SEQ_KEY = packb("seq")
+_FRAMES_KEY = packb("frames")
 
 
-def encode(seq: int, message: dict) -> bytes:
+def encode(seq: int, message: dict[str, Any]) -> bytes:
     """A server message with ``seq`` first."""
-    return _map_header(len(message) + 1) + msgpack.packb("seq") + msgpack.packb(seq) + _pairs(message)
+    return _map_header(len(message) + 1) + _SEQ_KEY + packb(seq) + _pairs(message)
 
 
 @dataclass(frozen=True)
@@ -87,40 +90,40 @@ class SharedFrame:
     pairs: bytes
 
     @classmethod
-    def of(cls, message: dict) -> "SharedFrame":
+    def of(cls, message: dict[str, Any]) -> "SharedFrame":
         return cls(len(message), _pairs(message))
 
-    def for_session(self, seq: int, extra_fields: int = 0) -> bytes:
-        """This map with ``seq`` first; ``extra_fields`` more pairs are to be appended by the caller."""
-        return _map_header(self.n_fields + 1 + extra_fields) + msgpack.packb("seq") + msgpack.packb(seq) + self.pairs
-
-    def bundle(self, seq: int, frames: list[bytes]) -> bytes:
-        """This map plus ``seq`` and ``frames``: an array of already encoded maps (not re-encoded)."""
-        head, tail = self.bundle_parts(frames)
-        return head + msgpack.packb(seq) + tail
-
     def bundle_parts(self, frames: list[bytes]) -> tuple[bytes, bytes]:
-        """``bundle`` cut around the ``seq`` value: ``head + packb(seq) + tail`` is the message. One
-        tick builds the parts once per distinct list of frames, each console only adds its ``seq``."""
-        n = len(frames)
-        array = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        """This map plus ``seq`` and ``frames`` (an array of already encoded maps, not re-encoded), cut
+        around the ``seq`` value: ``head + packb(seq) + tail`` is the message. One tick builds the parts
+        once per distinct list of frames, each console only adds its ``seq``."""
         head = _map_header(self.n_fields + 2) + _SEQ_KEY
-        return head, self.pairs + _FRAMES_KEY + array + b"".join(frames)
+        return head, self.pairs + _FRAMES_KEY + _array_header(len(frames)) + b"".join(frames)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
 
-packb = msgpack.Packer(use_bin_type=True).pack  # one packer: no per-call setup
-
-
-def encode_map(message: dict) -> bytes:
+def encode_map(message: dict[str, Any]) -> bytes:
     """A whole msgpack map, for embedding as-is in bundles."""
-    return msgpack.packb(message, use_bin_type=True)
+    packed: bytes = msgpack.packb(message, use_bin_type=True)
+    return packed
+
+
+# The binary-array fields of server messages and their little-endian dtypes: the one source. web/app/codec.js,
+# docs/protocol.md and tests/live.py are checked against it (tests/test_one_rule.py).
+BLOB_DTYPES = {"ids": "<u4", "min": "<f8", "max": "<f8", "last": "<f8", "value": "<f8", "count": "<u4",
+               "last_t": "<i8", "limit": "<i1", "t": "<i8"}
 
 
 def array_blob(a: np.ndarray, dtype: str) -> bytes:
+    """``a`` as a little-endian binary blob of ``dtype``."""
     return np.ascontiguousarray(a, dtype=dtype).tobytes()
+
+
+def field_blob(name: str, a: np.ndarray) -> bytes:
+    """``a`` as the blob of message field ``name`` (its dtype from ``BLOB_DTYPES``)."""
+    return np.ascontiguousarray(a, dtype=BLOB_DTYPES[name]).tobytes()
 
 
 _STR_LISTS = ("names", "globs", "groups")
@@ -129,7 +132,7 @@ _STR_LISTS = ("names", "globs", "groups")
 _CAPS = {"names": MAX_NAMES, "globs": MAX_GLOBS, "groups": MAX_GROUPS}
 
 
-def _str_list(msg: dict, key: str) -> list[str]:
+def _str_list(msg: dict[str, Any], key: str) -> list[str]:
     v = msg.get(key, [])
     if not isinstance(v, list):
         raise ProtocolError("bad_field", f"'{key}' must be a list of strings", field=key)
@@ -144,7 +147,7 @@ def _str_list(msg: dict, key: str) -> list[str]:
     return v
 
 
-def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, hi: int | None = None) -> int | None:
+def _int(msg: dict[str, Any], key: str, *, required: bool = True, lo: int | None = None, hi: int | None = None) -> int | None:
     if msg.get(key) is None:
         if required:
             raise ProtocolError("missing_field", f"'{key}' is required", field=key)
@@ -162,7 +165,7 @@ def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, h
 _TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill"}
 
 
-def decode_client_message(data: bytes | str) -> dict:
+def decode_client_message(data: bytes | str) -> dict[str, Any]:
     """Parse and validate one client message; raises ``ProtocolError`` naming the problem."""
     if isinstance(data, str):
         raise ProtocolError("not_binary", "messages must be binary msgpack frames")
@@ -175,7 +178,7 @@ def decode_client_message(data: bytes | str) -> dict:
     if not isinstance(msg, dict):
         raise ProtocolError("bad_message", "a message must be a map")
     kind = msg.get("type")
-    out: dict = {"type": kind, "id": None}
+    out: dict[str, Any] = {"type": kind, "id": None}
     try:
         out["id"] = _int(msg, "id", required=False)
         if kind not in _TYPES:
@@ -187,7 +190,7 @@ def decode_client_message(data: bytes | str) -> dict:
     return out
 
 
-def _fields(kind: str, msg: dict, out: dict) -> None:
+def _fields(kind: str, msg: dict[str, Any], out: dict[str, Any]) -> None:
     if kind == "subscribe":
         for key in _STR_LISTS:
             out[key] = _str_list(msg, key)

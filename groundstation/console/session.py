@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..auth import Role, role_allows
 from ..catalog import SelectionError
 from .outbox import Outbox
 from .protocol import ProtocolError, decode_client_message, encode, packb
@@ -30,11 +31,13 @@ from .protocol import ProtocolError, decode_client_message, encode, packb
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["ConsoleSession", "Subscription", "Principal", "MAX_SUBSCRIPTIONS", "MAX_SELECTORS", "MAX_SELECT_COST"]
+__all__ = ["ConsoleSession", "Subscription", "Principal", "ACK_MIN_ROLE", "MAX_SUBSCRIPTIONS", "MAX_SELECTORS",
+           "MAX_SELECT_COST"]
 
 MAX_SUBSCRIPTIONS = 32  # per console
 MAX_SELECTORS = 20_000  # names + globs + groups held by one console's subscriptions
 MAX_SELECT_COST = 60_000  # cost units of one subscribe (~20 ms on a slow core)
+ACK_MIN_ROLE = Role.ENGINEER  # who may acknowledge alarms
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Principal:
     position: str = ""  # console position, e.g. "propulsion"
     expires_at: float | None = None
     anonymous: bool = False  # open mode without a user name: per-user shares are per connection instead
+
+    def allows(self, min_role: Role | str) -> bool:
+        """True if this console's role is at least ``min_role`` (``auth.Role`` decides)."""
+        return role_allows(self.role, min_role)
 
 
 @dataclass
@@ -83,10 +90,6 @@ class ConsoleSession:
     def send(self, message: dict, now_ns: int = 0) -> None:
         """Queue an event message (never dropped)."""
         self.outbox.push_event(encode(self.next_seq(), message), now_ns)
-
-    def send_bundle(self, key, head, frames: list[bytes], now_ns: int = 0) -> None:
-        """Queue one tick's telemetry: ``head`` (shared) with this console's group frames (shared)."""
-        self.outbox.push_data(key, head.bundle(self.next_seq(), frames), now_ns)
 
     def send_parts(self, key, head: bytes, tail: bytes, now_ns: int = 0) -> None:
         """Queue one tick's telemetry from ``SharedFrame.bundle_parts`` (built once for many consoles)."""
@@ -189,9 +192,9 @@ class ConsoleSession:
         self.send(snap, now_ns)
 
     def _on_ack(self, msg: dict, now_ns: int) -> None:
-        if self.principal.role not in self.hub.ACK_ROLES:
+        if not self.principal.allows(ACK_MIN_ROLE):
             raise ProtocolError("forbidden", f"role {self.principal.role} may not acknowledge alarms "
-                                             f"(needs one of {', '.join(self.hub.ACK_ROLES)})")
+                                             f"(needs {ACK_MIN_ROLE} or above)")
         if self.hub.forward is not None:  # an edge: the ingest node owns the alarms and replies later
             self.hub.forward(self, msg)
             return

@@ -17,7 +17,6 @@ are truncated packets and packets with unusable headers or lengths
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +27,8 @@ from telemetry_formats.ch10.header import HEADER_SIZE, HeaderError, parse_header
 from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_TRUNCATED, Packet
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
 from telemetry_formats.ch10.reader import DecodeError, PacketReader
+from telemetry_formats.ch10.replay_marker import MARKER_KEY, packet_marker
+from telemetry_formats.ch10.rtc import NS_PER_TICK, rtc_delta
 from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, RtcCorrelator, TimeDataError, parse_time_f1
 from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
 from telemetry_formats.ch10.udp import DatagramError, PacketReceived, PartialDropped, SequenceGap
@@ -80,17 +81,7 @@ class ReceivedSpan:
         return cls(bytes(raw), h.channel_id, h.data_type, h.rtc, status)
 
 DATA_TYPE_USER = 0x00  # computer-generated data format 0 (user-defined)
-REPLAY_KEY = "groundstation_replay"  # `groundstation replay` marks its stream with this JSON key
-
-
-def _replay_marker(p: Packet) -> dict | None:
-    """The replay marker a ``groundstation replay`` stream carries on channel 0, if this is one."""
-    try:
-        doc = json.loads(bytes(p.body[4:]).decode("utf-8").rstrip("\x00"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    info = doc.get(REPLAY_KEY) if isinstance(doc, dict) else None
-    return info if isinstance(info, dict) else None
+REPLAY_KEY = MARKER_KEY  # `groundstation replay` marks its stream with this JSON key
 
 
 @dataclass
@@ -180,9 +171,7 @@ class Ingest:
         if self.clock.is_locked or self._provisional is None:
             return self.clock.to_utc_ns(rtc)
         rtc0, t0 = self._provisional
-        delta = (np.asarray(rtc, dtype=np.int64) - rtc0) & ((1 << 48) - 1)
-        delta = np.where(delta >= 1 << 47, delta - (1 << 48), delta)
-        return delta * 100 + t0
+        return rtc_delta(np.asarray(rtc), rtc0) * NS_PER_TICK + t0
 
     # -- the receive chain --------------------------------------------------
     def receive(self, datagram: bytes, arrival_ns: int, sender=None) -> IngestResult:
@@ -250,7 +239,7 @@ class Ingest:
             self.stats.packets += 1
             dt = ev.data_type
             if dt == DATA_TYPE_USER and ev.channel_id == 0:
-                marker = _replay_marker(ev)
+                marker = packet_marker(ev)
                 if marker is not None:  # the replayer's, not the vehicle's: not recorded
                     res.replay = marker
                     continue

@@ -1,4 +1,6 @@
-"""The Tornado application: console WebSocket, health, metrics; and starting it all."""
+"""The Tornado application: the route table (``make_app``), the console WebSocket shell, health and
+metrics, and the HTTP access checks the other handlers share (``authenticate``, ``authorize``,
+``check_origin``). Starting a node is ``start.py``'s."""
 
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ from tornado.websocket import WebSocketClosedError
 
 from ..auth import AuthError, token_from_request
 from ..console.outbox import Outbox
-from ..console.protocol import ABORT_MESSAGE_BYTES, MAX_MESSAGE_BYTES
+from ..console.protocol import ABORT_MESSAGE_BYTES, CLOSE_TOO_SLOW, MAX_MESSAGE_BYTES
 from ..console.session import Principal
 from ..logs import log_event, log_throttled
 from .guard import GuardedSocket
 from .limits import audit_refusal
 from .station import GroundStation, now_ns
 
-__all__ = ["make_app", "authenticate", "authorize", "TelemetrySocket"]
+__all__ = ["make_app", "authenticate", "authorize", "check_origin", "TelemetrySocket"]
 
 
 class _Base(RequestHandler):
@@ -88,18 +90,24 @@ def authenticate(station: GroundStation, handler: RequestHandler, min_role: str 
     return Principal(user=p.user, role=str(p.role), position=position[:64], expires_at=p.expires_at)
 
 
+def check_origin(station: GroundStation, handler: RequestHandler, origin: str, refused: str) -> str | None:
+    """The one Origin check: None if ``origin`` is allowed, else the reason, counted and audited as ``refused``."""
+    try:
+        station.origin_policy.check(origin)
+        return None
+    except AuthError as exc:
+        station.metrics.auth_refusals.inc()
+        audit_refusal(refused, exc.code, str(exc), path=handler.request.path, remote=handler.request.remote_ip,
+                      origin=origin)
+        return str(exc)
+
+
 def authorize(station: GroundStation, handler: RequestHandler, min_role: str, refused: str) -> Principal:
     """An HTTP API request or non-console handshake: the Origin if the client sent one (browsers),
     then ``authenticate``; every refusal is audited as ``refused`` (e.g. ``command_refused``)."""
     origin = handler.request.headers.get("Origin")
-    if origin is not None:
-        try:
-            station.origin_policy.check(origin)
-        except AuthError as exc:
-            station.metrics.auth_refusals.inc()
-            audit_refusal(refused, exc.code, str(exc), path=handler.request.path, remote=handler.request.remote_ip,
-                          origin=origin)
-            raise HTTPError(403, reason=str(exc)[:200]) from None
+    if origin is not None and (reason := check_origin(station, handler, origin, refused)) is not None:
+        raise HTTPError(403, reason=reason[:200])
     return authenticate(station, handler, min_role=min_role)  # its refusals are audited there
 
 
@@ -115,14 +123,7 @@ class TelemetrySocket(GuardedSocket):
         self._closed = False
 
     def check_origin(self, origin: str) -> bool:
-        try:
-            self.station.origin_policy.check(origin)
-            return True
-        except AuthError as exc:
-            self.station.metrics.auth_refusals.inc()
-            audit_refusal("origin_refused", exc.code, str(exc), path=self.request.path, remote=self.request.remote_ip,
-                          origin=origin)
-            return False
+        return check_origin(self.station, self, origin, "origin_refused") is None
 
     def prepare(self) -> None:
         self.principal = authenticate(self.station, self)
@@ -197,7 +198,7 @@ class TelemetrySocket(GuardedSocket):
         except (WebSocketClosedError, StreamClosedError):
             return
         if outbox.close_reason:
-            self._close(4008, f"too slow: {outbox.close_reason}"[:120])
+            self._close(CLOSE_TOO_SLOW, f"too slow: {outbox.close_reason}"[:120])
         elif fut is not None and not fut.done():
             self._writing = True
             fut.add_done_callback(self._written)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..bus import INGEST, Bus
 from ..bus.envelope import pack_snapshot
-from ..console.session import Principal, Subscription
+from ..console.session import ACK_MIN_ROLE, Principal, Subscription
 from ..logs import log_event
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ class IngestLink(NodeLink):
 
     def _ack(self, principal: Principal, msg: dict, now: int) -> dict:
         hub = self.station.hub
-        if principal.role not in hub.ACK_ROLES:
+        if not principal.allows(ACK_MIN_ROLE):
             return {"type": "error", "id": msg.get("id"), "code": "forbidden",
                     "message": f"role {principal.role} may not acknowledge alarms"}
         try:

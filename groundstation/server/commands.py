@@ -20,19 +20,19 @@ from tornado.web import HTTPError, RequestHandler
 
 from telemetry_formats.uplink import encode_uplink
 
-from ..auth import AuthError
+from ..auth import Role
 from ..commanding import AuthorityRefused, CommandRejected, CommandService, commanding_from, simulated_vehicle
-from ..console.protocol import MAX_MESSAGE_BYTES
+from ..console.protocol import CLOSE_FLOOD, CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES
 from ..logs import audit_event, log_event
 from ..strict_json import MAX_DEPTH, depth_within
 from .api import ApiHandler
+from .app import authorize, check_origin
 from .guard import GuardedSocket
-from .limits import CLOSE_FLOOD, audit_refusal
+from .limits import audit_refusal
 from .station import GroundStation, now_ns
 
 __all__ = ["CommandCenter", "command_handlers"]
 
-COMMAND_ROLES = ("director", "admin")
 MAX_COMMAND_MESSAGE = 16 * 1024
 MESSAGES_PER_SECOND = 50
 
@@ -83,7 +83,7 @@ class CommandCenter:
         for handler in list(self.sockets):
             exp = handler.principal.expires_at
             if exp is not None and exp * 1e9 < now:
-                handler.close(4001, "token expired")
+                handler.close(CLOSE_UNAUTHORIZED, "token expired")
 
     def pump(self, publish: bool = True) -> list:
         """Send whatever the service releases (one command in flight at a time); returns the
@@ -231,9 +231,7 @@ def _error(msg: dict, code: str, message: str) -> dict:
 
 
 def _authorize(station: GroundStation, handler: RequestHandler):
-    from .app import authorize  # late import: app imports this module
-
-    return authorize(station, handler, "director", "command_refused")
+    return authorize(station, handler, str(Role.DIRECTOR), "command_refused")
 
 
 class CommandSocket(GuardedSocket):
@@ -246,13 +244,7 @@ class CommandSocket(GuardedSocket):
         self._times: deque[float] = deque()
 
     def check_origin(self, origin: str) -> bool:
-        try:
-            self.center.station.origin_policy.check(origin)
-            return True
-        except AuthError as exc:
-            audit_refusal("command_refused", exc.code, str(exc), path=self.request.path,
-                          remote=self.request.remote_ip, origin=origin)
-            return False
+        return check_origin(self.station, self, origin, "command_refused") is None
 
     def prepare(self) -> None:
         self.principal = _authorize(self.center.station, self)

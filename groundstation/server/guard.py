@@ -15,7 +15,8 @@ import time
 
 from tornado.websocket import WebSocketHandler
 
-from .limits import CLOSE_FLOOD, KeyedRate, MessageRate, Verdict, audit_refusal
+from ..console.protocol import CLOSE_FLOOD
+from .limits import KeyedRate, MessageRate, Verdict, audit_refusal
 
 __all__ = ["GuardedSocket"]
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from ..console.protocol import CLOSE_FLOOD
 from ..logs import audit_throttled
 
 __all__ = ["CLOSE_FLOOD", "ConnectionLimiter", "KeyedRate", "MessageRate", "Refusal", "Verdict", "audit_refusal"]
-
-CLOSE_FLOOD = 4029  # a client that keeps sending past its message rate (like HTTP 429)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ class RunningStation:
         self.udp_port = udp_port
 
     async def stop(self) -> None:
-        self.station.stop()
+        await self.station.stop()
         self.server.stop()
         for close in list(self.station.closers.values()):
             close(1001, "server shutting down")
@@ -60,9 +60,11 @@ async def start_station(config: StationConfig, extra_handlers: list | None = Non
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {config.role!r}")
     if config.role != STANDALONE and not config.redis_url:
         raise ValueError(f"the {config.role} role needs a Redis URL (--redis)")
+    if config.role == STANDALONE and config.redis_url:
+        raise ValueError("a Redis URL (--redis) needs --role ingest or edge: a standalone node uses no broker")
     if config.role == EDGE and config.record_dir:
         raise ValueError("an edge node does not record: give --record to the ingest node")
-    bus = make_bus(config.redis_url if config.role != STANDALONE else None, _node_name(config), config.bus_prefix)
+    bus = make_bus(config.redis_url, _node_name(config), config.bus_prefix)
     handlers = list(extra_handlers or [])
     udp_port = None
     if config.role == EDGE:

@@ -22,6 +22,7 @@ from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
 from ..auth import OriginPolicy, TokenVerifier
 from ..catalog import Catalog
 from ..console.hub import Hub
+from ..console.protocol import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED
 from ..console.session import MAX_SELECT_COST
 from ..ingest.core import Ingest
 from ..ingest.link import LinkMonitor
@@ -228,14 +229,14 @@ class GroundStation:
         for s in list(self.hub.sessions.values()):
             exp = s.principal.expires_at
             if exp is not None and exp * 1e9 < now and s.id in self.closers:
-                self.closers[s.id](4001, "token expired")
+                self.closers[s.id](CLOSE_UNAUTHORIZED, "token expired")
 
     def _close_slow(self, session, reason: str) -> None:
         close = self.closers.get(session.id)
         if close is not None:
             self.metrics.slow_closes.inc()
             log_event("console_too_slow", session=session.id, user=session.principal.user, reason=reason)
-            close(4008, f"too slow: {reason}"[:120])
+            close(CLOSE_TOO_SLOW, f"too slow: {reason}"[:120])
 
     def add_periodic(self, fn: Callable[[], None], interval_s: float) -> None:
         """Run ``fn`` every ``interval_s`` once started (and at once if already started)."""
@@ -283,11 +284,12 @@ class GroundStation:
         log_event("recording", folder=str(rec.folder), session=rec.session, index=str(rec.index_path),
                   resumed=rec.writer.resumed)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop the periodic tasks and close the recorder (its final write runs off the event loop)."""
         for p in self._periodic:
             p.stop()
         if self.recorder is not None:
-            self.recorder.close()
+            await self.recorder.aclose()
         if self.transport is not None:
             self.transport.close()
 

@@ -33,6 +33,7 @@ from construct import (
 
 from ..checksum import sum16
 from .ipts import TIME_CH4, TIME_ERTC, TIME_IEEE1588, build_time_stamp, time_stamp_ns
+from .rtc import RTC_HZ
 
 __all__ = [
     "SYNC",
@@ -55,7 +56,6 @@ __all__ = [
 SYNC = 0xEB25
 HEADER_SIZE = 24
 SECONDARY_HEADER_SIZE = 12
-RTC_HZ = 10_000_000  # the relative time counter runs at 10 MHz
 
 # Packet flags, bit 7 first (BitStruct reads MSB first).
 PacketFlags = BitStruct(

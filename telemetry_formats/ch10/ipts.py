@@ -46,13 +46,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .rtc import RTC_MASK
+
 __all__ = ["TIME_CH4", "TIME_IEEE1588", "TIME_ERTC", "TIME_RESERVED", "IPTS_RTC", "RTC_MASK",
            "ipts_format", "time_stamp_ns", "time_stamps_ns", "build_time_stamp", "TimeStampError"]
 
 # Packet flags bits 3-2 (the secondary header time format).
 TIME_CH4, TIME_IEEE1588, TIME_ERTC, TIME_RESERVED = 0, 1, 2, 3
 IPTS_RTC = -1  # packet flags bit 6 clear: the stamps hold the 48-bit RTC
-RTC_MASK = 0xFFFF_FFFF_FFFF
 _CH4_TICK_NS, _US_NS, _S_NS = 10_000_000, 1_000, 1_000_000_000
 
 

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .header import RTC_HZ
-from .ipts import RTC_MASK, time_stamps_ns
+from .ipts import time_stamps_ns
 from .packet import Packet
+from .rtc import NS_PER_TICK, RTC_MASK
 
 __all__ = ["RTC_MASK", "stamps_are_rtc", "stamps_to_rtc"]
-
-_NS_PER_TICK = 1_000_000_000 // RTC_HZ
 
 
 def stamps_are_rtc(packet: Packet) -> bool:
@@ -37,4 +35,4 @@ def stamps_to_rtc(packet: Packet, stamps: np.ndarray) -> np.ndarray:
         return (stamps & np.uint64(RTC_MASK)).view(np.int64)
     ns = time_stamps_ns(stamps, packet.header.secondary_time_format)
     assert packet.secondary is not None
-    return packet.header.rtc + (ns - int(packet.secondary["time_ns"])) // _NS_PER_TICK
+    return packet.header.rtc + (ns - int(packet.secondary["time_ns"])) // NS_PER_TICK

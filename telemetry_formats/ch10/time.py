@@ -18,8 +18,8 @@ from enum import IntEnum
 import numpy as np
 from construct import Adapter, BitsInteger, BitStruct, ByteSwapped, ConstructError, Flag, Padding, Struct, Switch, this
 
-from .header import RTC_HZ
 from .packet import Packet
+from .rtc import NS_PER_TICK, RTC_MASK, rtc_delta
 
 __all__ = [
     "DATA_TYPE_TIME_F1", "DATE_DOY", "DATE_DMY", "TimeSource", "TimeFormat", "TimeDataError",
@@ -29,8 +29,6 @@ __all__ = [
 
 DATA_TYPE_TIME_F1 = 0x11
 DATE_DOY, DATE_DMY = 0, 1  # CSDW bit 9
-RTC_BITS = 48
-NS_PER_TICK = 1_000_000_000 // RTC_HZ  # 100 ns at 10 MHz
 _EPOCH = datetime(1970, 1, 1)
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -272,9 +270,6 @@ class RtcCorrelator:
     ``to_utc_ns`` returns RTC-relative nanoseconds.
     """
 
-    _MOD = 1 << RTC_BITS
-    _HALF = 1 << (RTC_BITS - 1)
-
     def __init__(self, tolerance_ns: int = 1_000_000) -> None:
         self.tolerance_ns = tolerance_ns
         self.time_jumps = 0
@@ -296,7 +291,7 @@ class RtcCorrelator:
             self.last_error_ns = int(utc_ns) - int(self.to_utc_ns(rtc))
             jumped = abs(self.last_error_ns) > self.tolerance_ns
             self.time_jumps += jumped
-        self._rtc0, self._utc0 = int(rtc) % self._MOD, int(utc_ns)
+        self._rtc0, self._utc0 = int(rtc) & RTC_MASK, int(utc_ns)
         self._locked = True
         self.observations += 1
         return jumped
@@ -305,7 +300,5 @@ class RtcCorrelator:
         """UTC ns (int64) for RTC values, using the 48-bit wrap nearest the anchor."""
         r = np.asarray(rtc, dtype=np.int64)
         if not self._locked:
-            return (r & np.int64(self._MOD - 1)) * np.int64(NS_PER_TICK)
-        delta = (r - np.int64(self._rtc0)) & np.int64(self._MOD - 1)
-        delta = np.where(delta >= self._HALF, delta - np.int64(self._MOD), delta)
-        return delta * np.int64(NS_PER_TICK) + np.int64(self._utc0)
+            return (r & np.int64(RTC_MASK)) * np.int64(NS_PER_TICK)
+        return rtc_delta(r, self._rtc0) * np.int64(NS_PER_TICK) + np.int64(self._utc0)

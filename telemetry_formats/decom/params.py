@@ -20,9 +20,8 @@ import numpy as np
 from ..paramdb.model import FrameFormat, Parameter, ParameterDatabase
 from .frames import MinorFrames
 from .slots import SlotSet
-from .units import SfidDecoder
 
-__all__ = ["SampleBatch", "ExtractionPlan", "LIMIT_OK", "frame_numbers"]
+__all__ = ["SampleBatch", "ExtractionPlan", "LIMIT_OK"]
 
 LIMIT_OK = 0  # limit states: -2 critical low, -1 warning low, 0 ok, 1 warning high, 2 critical high
 _MAX_FRAGMENTS = 4
@@ -53,12 +52,6 @@ class SampleBatch:
             np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.uint64),
             np.zeros(0, np.float64), np.zeros(0, np.int8), ids,
         )
-
-
-def frame_numbers(frame: FrameFormat, words: np.ndarray) -> np.ndarray:
-    """1-based minor frame numbers from the SFID counter (0 where it is invalid)."""
-    values = words[:, frame.sfid.word] if frame.sfid is not None else None
-    return SfidDecoder(frame).decode(values, len(words))
 
 
 def _present(p: Parameter, frame: FrameFormat, number: int) -> bool:

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import numpy as np
-
 from telemetry_formats.ch10.header import HEADER_SIZE, HeaderError, parse_header
 from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_TRUNCATED, Packet
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
@@ -136,6 +134,7 @@ class IngestResult:
     errors: list[IngestError] = field(default_factory=list)
     senders: list[SenderNote] = field(default_factory=list)  # a sender appeared, started over, was forgotten
     configured: Configuration | None = None  # set when the configuration changed
+    configured_at: int = 0  # samples[:configured_at] were decoded under the configuration before it
     frames: int = 0
     replay: dict | None = None  # a replay marker seen in this datagram (see ``REPLAY_KEY``)
 
@@ -173,16 +172,10 @@ class Ingest:
         self._tmats_digest: bytes | None = None
         self._version = 0
         self._log = on_log or (lambda event, fields: None)
-        self._provisional: tuple[int, int] | None = None  # (rtc, arrival ns) until a time packet
 
     def to_utc_ns(self, rtc):
-        """RTC counts to UTC ns: from time packets once seen, before that from arrival times."""
-        if self.clock.is_locked or self._provisional is None:
-            return self.clock.to_utc_ns(rtc)
-        rtc0, t0 = self._provisional
-        delta = (np.asarray(rtc, dtype=np.int64) - rtc0) & ((1 << 48) - 1)
-        delta = np.where(delta >= 1 << 47, delta - (1 << 48), delta)
-        return delta * 100 + t0
+        """RTC counts to UTC ns: from time packets once seen, before that from arrival times (``RtcCorrelator``)."""
+        return self.clock.to_utc_ns(rtc)
 
     # -- the receive chain --------------------------------------------------
     def receive(self, datagram: bytes, arrival_ns: int, sender=None) -> IngestResult:
@@ -255,8 +248,7 @@ class Ingest:
                     res.replay = marker
                     continue
             res.packets.append(ev)
-            if self._provisional is None:
-                self._provisional = (ev.header.rtc, arrival_ns)
+            self.clock.provisional(ev.header.rtc, arrival_ns)
             if dt == DATA_TYPE_TMATS:
                 self._tmats(ev, res)
             elif dt == DATA_TYPE_TIME_F1:
@@ -313,7 +305,7 @@ class Ingest:
         self._version += 1
         self.config = Configuration(channel, db, source, self._version, problems)
         self.decom = Decommutator(db, clock=self.to_utc_ns)
-        res.configured = self.config
+        res.configured, res.configured_at = self.config, len(res.samples)
         self._log("configured", {"channel": channel, "source": source, "parameters": len(db.parameters),
                                  "bit_rate": db.frame.bit_rate, "version": self._version})
 

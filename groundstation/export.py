@@ -58,7 +58,7 @@ from .export_select import (
     sample_span,
     select_parameters,
 )
-from .export_tables import _CsvSink, _iter_blocks, _ParquetSink, _parts
+from .export_tables import _CsvSink, _iter_blocks, _ParquetSink, _parts, resampled_block
 
 __all__ = [
     "ExportError", "Progress", "parse_time", "select_parameters", "sample_span", "packet_span",
@@ -72,8 +72,10 @@ ROWS_PER_WINDOW = 200_000  # group rows read per step (bounds memory; one progre
 
 
 def export_table(rec, names: list[str], t0: int | None, t1: int | None, out: str, fmt: str, *,
-                 long: bool = False, progress: Progress | None = None, source: str = "") -> int:
-    """Write ``names`` between ``t0`` and ``t1`` to ``out`` (csv or parquet); returns the row count."""
+                 long: bool = False, progress: Progress | None = None, source: str = "",
+                 resample: str | None = None, how: str = "last") -> int:
+    """Write ``names`` between ``t0`` and ``t1`` to ``out`` (csv or parquet); returns the row count.
+    ``resample`` ("10Hz", "100ms"): one row per interval, each parameter's ``how`` of its samples."""
     parts = _parts(rec, names, t0, t1)
     total = sum(p.b - p.a for p in parts)
     if not total:
@@ -91,13 +93,23 @@ def export_table(rec, names: list[str], t0: int | None, t1: int | None, out: str
             "end": _iso(t1) if t1 is not None else None, "format": "long" if long else "wide",
             "time": ("exact sample time" if long else
                      "time of the rate group's first parameter; a parameter's exact time is time + time_offset_ns")}
+    if resample is not None:
+        meta.update(format="resampled", resample=resample, how=how,
+                    time=f"start of each {resample} interval; each column the {how} of its samples in it")
     part_path = out + ".part"
-    sink = _CsvSink(part_path, names, long) if fmt == "csv" else _ParquetSink(part_path, names, long, meta,
-                                                                               field_meta)
+    units = {n: m["units"] for n, m in field_meta.items()}
+    sink = _CsvSink(part_path, names, long, units) if fmt == "csv" else _ParquetSink(part_path, names, long, meta,
+                                                                                      field_meta)
+    if resample is not None:
+        from recorder.reader import resample_rule
+
+        blocks = iter([resampled_block(rec, names, t0, t1, resample_rule(resample), how)])
+    else:
+        blocks = _iter_blocks(parts, names, t0, t1, long, progress, ROWS_PER_WINDOW)
     rows = 0
     try:
         try:
-            for block in _iter_blocks(parts, names, t0, t1, long, progress, ROWS_PER_WINDOW):
+            for block in blocks:
                 rows += sink.write(block)
         finally:
             sink.close()
@@ -205,6 +217,18 @@ def run_export(args: argparse.Namespace, *, stderr=None) -> str:
         raise ExportError("--channels applies to --format c10 only")
     if fmt == "c10" and args.long:
         raise ExportError("--long applies to csv and parquet only")
+    from recorder.reader import RESAMPLE_HOW, resample_rule
+
+    resample, how = getattr(args, "resample", None), getattr(args, "how", "last")
+    if how not in RESAMPLE_HOW:
+        raise ExportError(f"bad --how {how!r}: one of {', '.join(RESAMPLE_HOW)}")
+    if resample is not None:
+        if fmt == "c10" or args.long:
+            raise ExportError("--resample applies to wide csv and parquet only")
+        try:
+            resample_rule(resample)
+        except ValueError as exc:
+            raise ExportError(f"bad --resample {resample!r}: {exc}") from None
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise ExportError(f"{args.output}: folder {out_dir} does not exist")
@@ -241,7 +265,7 @@ def run_export(args: argparse.Namespace, *, stderr=None) -> str:
         _check_range(t0, t1)
         progress = Progress(0, "rows", stream=stderr)
         rows = export_table(rec, names, t0, t1, args.output, fmt, long=args.long, progress=progress,
-                            source=source)
+                            source=source, resample=resample, how=how)
         return f"wrote {args.output}: {rows:,} rows, {len(names)} parameter{'s' if len(names) != 1 else ''}"
     finally:
         rec.close()
@@ -276,10 +300,14 @@ def register_export_command(sub) -> None:
     p.add_argument("recording", help="a segment file (.h5), a session index (.index.json) or a folder")
     p.add_argument("--params", action="append", metavar="NAME[,NAME...]",
                    help="parameters to export; globs allowed (quote them: 'EGT*'); default: all")
-    p.add_argument("--start", help="first time (inclusive): ISO-8601 or +SECONDS")
-    p.add_argument("--end", help="end time (exclusive): ISO-8601 or +SECONDS")
+    p.add_argument("--start", help="first time (inclusive): ISO-8601, HH:MM[:SS] on the recording's day, or +SECONDS")
+    p.add_argument("--end", help="end time (exclusive): ISO-8601, HH:MM[:SS] on the recording's day, or +SECONDS")
     p.add_argument("--format", choices=["csv", "parquet", "c10"], help="default: from the output name")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write")
     p.add_argument("--long", action="store_true", help="csv/parquet: one row per sample (time, parameter, value)")
     p.add_argument("--channels", action="append", metavar="ID[,ID...]", help="c10: only these channel IDs")
+    p.add_argument("--resample", metavar="RATE", help="wide csv/parquet: one row per interval on a common time "
+                   "base (10Hz, 0.5Hz, 100ms) instead of the samples' own times")
+    p.add_argument("--how", default="last", metavar="last|mean|min|max",
+                   help="with --resample: each parameter's last (default), mean, min or max in the interval")
     p.set_defaults(func=cmd_export)

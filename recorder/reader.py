@@ -27,6 +27,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -36,7 +37,21 @@ from .layout import FORMAT
 from .recovery import _PaddedFile, _superblock_eoa, lookup3  # noqa: F401  (re-exported: moved to recovery)
 from .segment import ParameterInfo, RecordedPacket, Segment, _iso
 
-__all__ = ["open_recording", "Recording", "Segment", "Samples", "RecordedPacket", "ParameterInfo"]
+__all__ = ["open_recording", "Recording", "Segment", "Samples", "RecordedPacket", "ParameterInfo", "utc_index",
+           "resample_rule", "RESAMPLE_HOW"]
+
+RESAMPLE_HOW = ("last", "mean", "min", "max")
+
+
+def resample_rule(text: str) -> str:
+    """A pandas resample rule from "10Hz" / "0.5 Hz" (as a period in ns) or any pandas offset ("100ms")."""
+    t = text.strip()
+    if t.lower().endswith("hz"):
+        hz = float(t[:-2])
+        if not 0 < hz <= 1e9:
+            raise ValueError(f"resample rate {text!r} must be above 0 Hz and at most 1 GHz")
+        return f"{round(1e9 / hz)}ns"
+    return t
 
 
 @dataclasses.dataclass
@@ -58,20 +73,37 @@ class Samples:
         return len(self.t_ns)
 
     def to_pandas(self, *, raw: bool = False, limit: bool = False):
+        """A DataFrame on a timezone-aware UTC ``DatetimeIndex``; ``df.attrs["units"]`` maps each
+        column to its units (raw bits and limit state have none)."""
         import pandas as pd
 
         cols = {self.name: self.values}
+        units = {self.name: self.units}
         if raw:
             cols[f"{self.name}.raw"] = self.raw
+            units[f"{self.name}.raw"] = ""
         if limit:
             cols[f"{self.name}.limit"] = self.limit
-        return pd.DataFrame(cols, index=pd.DatetimeIndex(self.time, name="time"))
+            units[f"{self.name}.limit"] = ""
+        df = pd.DataFrame(cols, index=utc_index(self.t_ns))
+        df.attrs["units"] = units
+        return df
 
     def to_xarray(self):
         import xarray as xr
 
         return xr.DataArray(self.values, coords={"time": self.time}, dims=("time",), name=self.name,
                             attrs={"units": self.units})
+
+
+def utc_index(t_ns: np.ndarray):
+    """A pandas ``DatetimeIndex`` named ``time``, timezone-aware UTC, from int64 ns since 1970."""
+    import pandas as pd
+
+    return pd.DatetimeIndex(np.asarray(t_ns, np.int64).astype("datetime64[ns]"), name="time").tz_localize("UTC")
+
+
+_UTC_OFFSET = re.compile(r"(Z|([+-])(\d{2}):?(\d{2})?)$")
 
 
 def _to_ns(t) -> int | None:
@@ -88,11 +120,14 @@ def _to_ns(t) -> int | None:
         return int(t.tz_convert("UTC").value if t.tz is not None else t.value)
     if isinstance(t, str):
         s = t.strip()
-        if s.endswith("Z"):
-            s = s[:-1]
-        if "+" in s[10:]:
-            return _to_ns(datetime.fromisoformat(t.replace("Z", "+00:00")))
-        return int(np.datetime64(s, "ns").astype(np.int64))
+        m = _UTC_OFFSET.search(s, 10)
+        offset = 0
+        if m:  # numpy parses the naive part (ns precision); the offset is applied here (no numpy warning)
+            s = s[:m.start()]
+            if m.group(2):
+                sign = 1 if m.group(2) == "+" else -1
+                offset = sign * (int(m.group(3)) * 3600 + int(m.group(4) or 0) * 60) * 1_000_000_000
+        return int(np.datetime64(s, "ns").astype(np.int64)) - offset
     return int(np.datetime64(t, "ns").astype(np.int64))
 
 
@@ -126,11 +161,12 @@ class Recording:
 
     @property
     def parameters(self) -> list[ParameterInfo]:
-        """Every parameter recorded (first definition wins when segments differ)."""
+        """Every parameter recorded, as the newest segment that has it records it (rate group and rate
+        change with a group-rate or bit-rate change; the order is that of first appearance)."""
         seen: dict[str, ParameterInfo] = {}
         for s in self.segments:
             for p in s.parameters():
-                seen.setdefault(p.name, p)
+                seen[p.name] = p
         return list(seen.values())
 
     @property
@@ -226,12 +262,39 @@ class Recording:
         return (tds[a:b] + off, s.file[f"{g}/values"][a:b, c], s.file[f"{g}/raw"][a:b, c],
                 s.file[f"{g}/limit"][a:b, c])
 
-    def dataframe(self, names: list[str], start=None, end=None):
-        """Several parameters side by side (outer join on time) as a pandas DataFrame."""
+    def dataframe(self, names: list[str], start=None, end=None, *, resample: str | None = None,
+                  how: str = "last"):
+        """Several parameters side by side as a pandas DataFrame (UTC index, ``attrs["units"]``).
+
+        Without ``resample``, an outer join on the samples' own times (mostly empty when rates
+        differ); with ``resample`` ("10Hz", "100ms", any pandas offset), one row per interval
+        with each parameter's ``how`` ("last", "mean", "min", "max") of its samples in it.
+        """
         import pandas as pd
 
         frames = [self.read(n, start, end).to_pandas() for n in names]
-        return pd.concat(frames, axis=1, sort=True) if frames else pd.DataFrame()
+        units = {n: u for f in frames for n, u in f.attrs["units"].items()}
+        if not frames:
+            return pd.DataFrame()
+        if resample is not None:
+            if how not in RESAMPLE_HOW:
+                raise ValueError(f"how must be one of {', '.join(RESAMPLE_HOW)}, not {how!r}")
+            rule = resample_rule(resample)
+            frames = [getattr(f.resample(rule, label="left", closed="left"), how)() for f in frames]
+        df = pd.concat(frames, axis=1, sort=True)
+        df.attrs["units"] = units
+        return df
+
+    def dataset(self, names: list[str], start=None, end=None, *, resample: str, how: str = "last"):
+        """Several parameters on one resampled time axis as an ``xarray.Dataset``: one variable per
+        parameter, each with its own ``units`` attribute."""
+        import xarray as xr
+
+        df = self.dataframe(names, start, end, resample=resample, how=how)
+        ds = xr.Dataset.from_dataframe(df.tz_convert(None))
+        for n in names:
+            ds[n].attrs["units"] = df.attrs["units"][n]
+        return ds
 
     # -- packets, events -------------------------------------------------------------------------
     def iter_packets(self, start=None, end=None, *, channels=None, batch_bytes: int = 4 << 20

@@ -27,32 +27,19 @@ import dataclasses
 import glob
 import json
 import os
-import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import numpy as np
 
+from .command_table import command_rows
 from .layout import FORMAT
 from .recovery import _PaddedFile, _superblock_eoa, lookup3  # noqa: F401  (re-exported: moved to recovery)
 from .segment import ParameterInfo, RecordedPacket, Segment, _iso
+from .times import RESAMPLE_HOW, resample_rule, utc_index
+from .times import to_ns as _to_ns
 
 __all__ = ["open_recording", "Recording", "Segment", "Samples", "RecordedPacket", "ParameterInfo", "utc_index",
            "resample_rule", "RESAMPLE_HOW"]
-
-RESAMPLE_HOW = ("last", "mean", "min", "max")
-
-
-def resample_rule(text: str) -> str:
-    """A pandas resample rule from "10Hz" / "0.5 Hz" (as a period in ns) or any pandas offset ("100ms")."""
-    t = text.strip()
-    if t.lower().endswith("hz"):
-        hz = float(t[:-2])
-        if not 0 < hz <= 1e9:
-            raise ValueError(f"resample rate {text!r} must be above 0 Hz and at most 1 GHz")
-        return f"{round(1e9 / hz)}ns"
-    return t
-
 
 @dataclasses.dataclass
 class Samples:
@@ -94,41 +81,6 @@ class Samples:
 
         return xr.DataArray(self.values, coords={"time": self.time}, dims=("time",), name=self.name,
                             attrs={"units": self.units})
-
-
-def utc_index(t_ns: np.ndarray):
-    """A pandas ``DatetimeIndex`` named ``time``, timezone-aware UTC, from int64 ns since 1970."""
-    import pandas as pd
-
-    return pd.DatetimeIndex(np.asarray(t_ns, np.int64).astype("datetime64[ns]"), name="time").tz_localize("UTC")
-
-
-_UTC_OFFSET = re.compile(r"(Z|([+-])(\d{2}):?(\d{2})?)$")
-
-
-def _to_ns(t) -> int | None:
-    """ns since 1970 from int ns, numpy datetime64, datetime, pandas Timestamp or ISO text."""
-    if t is None:
-        return None
-    if isinstance(t, (int, np.integer)):
-        return int(t)
-    if isinstance(t, datetime):
-        if t.tzinfo is not None:
-            t = t.astimezone(timezone.utc).replace(tzinfo=None)
-        return int(np.datetime64(t, "ns").astype(np.int64))
-    if hasattr(t, "value") and hasattr(t, "tz"):  # pandas Timestamp
-        return int(t.tz_convert("UTC").value if t.tz is not None else t.value)
-    if isinstance(t, str):
-        s = t.strip()
-        m = _UTC_OFFSET.search(s, 10)
-        offset = 0
-        if m:  # numpy parses the naive part (ns precision); the offset is applied here (no numpy warning)
-            s = s[:m.start()]
-            if m.group(2):
-                sign = 1 if m.group(2) == "+" else -1
-                offset = sign * (int(m.group(3)) * 3600 + int(m.group(4) or 0) * 60) * 1_000_000_000
-        return int(np.datetime64(s, "ns").astype(np.int64)) - offset
-    return int(np.datetime64(t, "ns").astype(np.int64))
 
 
 def _bisect(ds, n: int, value: int, right: bool = False) -> int:
@@ -380,9 +332,23 @@ class Recording:
         ev = self._lines("events")
         return ev if type is None else [e for e in ev if e.get("type") == type]
 
-    def commands(self) -> list[dict]:
-        """The command history records, in the order they were recorded."""
-        return self._lines("commands")
+    def commands(self, *, per_command: bool = False, as_: str = "records"):
+        """The command history: every record (one per state change), in the order recorded; with
+        ``per_command`` one row per command (final state, ``<STATE>_ns`` of each state, who, why).
+        ``as_="pandas"``: a DataFrame (per-command times as tz-aware UTC timestamps)."""
+        rows = self._lines("commands")
+        if per_command:
+            rows = command_rows(rows)
+        if as_ == "records":
+            return rows
+        if as_ != "pandas":
+            raise ValueError(f"as_ must be records or pandas, not {as_!r}")
+        import pandas as pd
+
+        df = pd.DataFrame(rows)
+        for c in [c for c in df.columns if c.endswith("_ns")]:
+            df[c[:-3].lower() if per_command else "time"] = pd.to_datetime(df[c], unit="ns", utc=True)
+        return df
 
     # -- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:

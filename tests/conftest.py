@@ -44,7 +44,7 @@ def recording_time_problems(folder: Path) -> list[str]:
                             (int(t[0]), int(t[-1]), path.name))
     for (_, _, p), segs in spans.items():
         segs.sort()
-        for (a0, a1, fa), (b0, _, fb) in zip(segs, segs[1:]):
+        for (_, a1, fa), (b0, _, fb) in zip(segs, segs[1:]):
             if b0 <= a1:
                 problems.append(f"{p}: {fb} starts at {b0}, before {fa} ends at {a1}")
     return problems

@@ -296,9 +296,10 @@ class RtcCorrelator:
     returns RTC-relative nanoseconds.
 
     Times never step back for a correction up to ``max_slew_ns``: the mapping is
-    continuous, and the correction is slewed in at ``slew_rate`` (1 %: a 2.7 ms
+    continuous, and the correction is slewed in at ``slew_rate`` (5 %: a 2.7 ms
     correction, typical when the first time packet replaces arrival-time stamps, is
-    absorbed over 270 ms of RTC; sample spacing is 1 % short or long meanwhile). A larger
+    absorbed over 54 ms of RTC, the largest (100 ms) over 2 s; sample spacing is 5 %
+    short or long meanwhile). A larger
     error is a real jump of the vehicle's time source and is stepped: forward it leaves a
     gap, backward the times that follow are earlier than those before (docs/recording.md).
     RTCs older than the latest observation map with the mapping in force before it.
@@ -308,7 +309,7 @@ class RtcCorrelator:
     _HALF = 1 << (RTC_BITS - 1)
 
     def __init__(self, tolerance_ns: int = 1_000_000, *, max_slew_ns: int = 100_000_000,
-                 slew_rate: float = 0.01) -> None:
+                 slew_rate: float = 0.05) -> None:
         self.tolerance_ns = tolerance_ns
         self.max_slew_ns = max_slew_ns
         self.slew_rate = slew_rate

@@ -5,12 +5,15 @@
     groundstation export flight-42/ --params ALT,IAS,'EGT*' --start +60 --end +120 --format csv -o alt.csv
     groundstation export rec_000.h5 --params 'PITCH_*' --format parquet --long -o pitch.parquet
     groundstation export rec.index.json --start 2026-05-14T10:20:00Z --end +300 --format c10 -o part.c10
+    groundstation export flight-42/ --params ALT,EGT,VIB --resample 10Hz --how max --start 18:19:20 -o w.csv
 
 The source is what ``recorder.open`` takes: a segment file (``*.h5``), a session
 index (``*.index.json``) or a folder (its newest session).
 
 Times (``--start`` inclusive, ``--end`` exclusive) are ISO-8601 (UTC unless an
-offset is given) or seconds after the start of the recording, ``+12.5``. For
+offset is given), a bare time of day ``18:19:20`` (that time, UTC unless an offset is
+given, on the UTC day the recording starts) or seconds after the start of the
+recording, ``+12.5``. For
 csv/parquet the start is the first decoded sample; for c10 it is the first
 packet's arrival, because packets are selected by arrival time.
 
@@ -24,8 +27,16 @@ Formats:
   word comes later in the minor frame was sampled ``time_offset_ns`` later than
   ``time``; Parquet keeps ``units`` and ``time_offset_ns`` in each column's field
   metadata. Rows of different rate groups are not merged, and are ordered by time.
+  CSV headers carry the units as a suffix, ``ALT [ft]`` (a parameter without units is
+  its bare name): one header row, so every CSV reader still gets numeric columns.
+- ``--resample 10Hz`` (or ``100ms``; wide csv/parquet): one row per interval on a common
+  time base, labelled by the interval's start, each column the ``--how`` (``last``,
+  ``mean``, ``min``, ``max``) of that parameter's samples in it, instead of a join of
+  every rate group's own times (mostly empty cells). Built in memory: one row per
+  interval, so choose the rate for the range.
 - ``--long``: one row per sample, ``time`` (the exact sample time), ``parameter``,
-  ``value`` -- exactly what ``recorder.open(...).read(name, start, end)`` returns.
+  ``value`` -- exactly what ``recorder.open(...).read(name, start, end)`` returns -- and,
+  in CSV, ``units``.
 - ``c10``: every recorded Chapter 10 packet that arrived in the range, byte for
   byte, back to back (a ``.c10`` file; pychapter10 reads it). ``--channels``
   selects channel IDs. Packets are not re-timed or re-numbered.
@@ -296,7 +307,8 @@ def register_export_command(sub) -> None:
     p = sub.add_parser(
         "export", help="export a recording to CSV, Parquet or Chapter 10",
         description="Export parameters of a recording to CSV or Parquet, or its raw packets to a .c10 file.",
-        epilog="Times: ISO-8601 UTC (2026-05-14T10:20:00Z) or seconds after the recording's start (+12.5).")
+        epilog="Times: ISO-8601 UTC (2026-05-14T10:20:00Z), a time of day on the recording's day (18:19:20) "
+               "or seconds after the recording's start (+12.5).")
     p.add_argument("recording", help="a segment file (.h5), a session index (.index.json) or a folder")
     p.add_argument("--params", action="append", metavar="NAME[,NAME...]",
                    help="parameters to export; globs allowed (quote them: 'EGT*'); default: all")

@@ -296,10 +296,12 @@ class RtcCorrelator:
     returns RTC-relative nanoseconds.
 
     Times never step back for a correction up to ``max_slew_ns``: the mapping is
-    continuous, and the correction is slewed in at ``slew_rate`` (5 %: a 2.7 ms
-    correction, typical when the first time packet replaces arrival-time stamps, is
-    absorbed over 54 ms of RTC, the largest (100 ms) over 2 s; sample spacing is 5 %
-    short or long meanwhile). A larger
+    continuous, and the correction is slewed in at ``slew_rate`` (5 %: RTC drift of a few
+    us at each time packet, or 100 ms over 2 s; sample spacing is 5 % short or long
+    meanwhile). The first time packet replaces arrival-time stamps, late by the network
+    and start-up latency (2.7 ms on a quiet LAN, over 100 ms for a server that starts while
+    datagrams queue): up to ``max_first_slew_ns`` (10 s) it is slewed at
+    ``first_slew_rate`` (20 %: 2.7 ms in 14 ms, 100 ms in 0.5 s). A larger
     error is a real jump of the vehicle's time source and is stepped: forward it leaves a
     gap, backward the times that follow are earlier than those before (docs/recording.md).
     RTCs older than the latest observation map with the mapping in force before it.
@@ -309,10 +311,13 @@ class RtcCorrelator:
     _HALF = 1 << (RTC_BITS - 1)
 
     def __init__(self, tolerance_ns: int = 1_000_000, *, max_slew_ns: int = 100_000_000,
-                 slew_rate: float = 0.05) -> None:
+                 slew_rate: float = 0.05, max_first_slew_ns: int = 10_000_000_000,
+                 first_slew_rate: float = 0.2) -> None:
         self.tolerance_ns = tolerance_ns
         self.max_slew_ns = max_slew_ns
         self.slew_rate = slew_rate
+        self.max_first_slew_ns = max_first_slew_ns
+        self.first_slew_rate = first_slew_rate
         self.time_jumps = 0  # observations off the prediction by more than tolerance_ns
         self.steps = 0  # corrections larger than max_slew_ns, applied as a step
         self.observations = 0
@@ -342,8 +347,10 @@ class RtcCorrelator:
                 self.last_error_ns = error
                 jumped = abs(error) > self.tolerance_ns
                 self.time_jumps += jumped
-            if abs(error) <= self.max_slew_ns:
-                line = _Line(rtc, utc_ns, -error, self.slew_rate)
+            limit, rate = ((self.max_slew_ns, self.slew_rate) if self._locked
+                           else (self.max_first_slew_ns, self.first_slew_rate))
+            if abs(error) <= limit:
+                line = _Line(rtc, utc_ns, -error, rate)
             else:
                 self.steps += 1
             self._before = self._line

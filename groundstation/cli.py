@@ -80,6 +80,12 @@ def _print_capture(c: dict, w) -> None:
         w(f"  ... {c['problem_count'] - 50} more capture problems\n")
 
 
+# Chapter 10 PCM F1 packing modes (the TMATS R-x\\PDP code of the channel)
+PCM_PACKING = {"TM": "throughput: the raw bit stream, frames found by their sync pattern",
+               "PFS": "packed with frame sync: words back to back, each minor frame aligned",
+               "UN": "unpacked: each word in its own 16-bit slot"}
+
+
 def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
     w = out.write
     w(f"{r['file']}: {r['bytes']:,} bytes, {r['packets']:,} packets, {r['error_count']} errors\n")
@@ -110,6 +116,7 @@ def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
     w("\n")
     header = f"{'chan':>5} {'type':<22} {'packets':>8} {'bytes':>11} {'span s':>9} {'cksum':>5} {'gaps':>5}  pcm\n"
     w(header)
+    packings: set[str] = set()
     for c in r["channels"]:
         types = " + ".join(d["short"] for d in c["data_types"])
         span = f"{c['time_span_s']:.3f}" if c["time_span_s"] is not None else "-"
@@ -117,11 +124,15 @@ def print_report(r: dict, out=sys.stdout, year_known: bool = False) -> None:
         if "pcm" in c:
             p = c["pcm"]
             pcm = (p["note"] if "note" in p else
-                   f"{p['packing'] or '?'} {p['minor_frames']} frames, {p['sync_errors']} sync errors, "
+                   f"{p['link']!r} {p['packing'] or '?'} {p['minor_frames']} frames, {p['sync_errors']} sync errors, "
                    f"{p['sync_losses']} sync losses"
                    + (f", {p['unsynced_bits']:,} bits without sync" if p["unsynced_bits"] else ""))
+            packings.add(p.get("packing") or "")
         w(f"{c['channel_id']:>5} {types[:22]:<22} {c['packets']:>8} {c['bytes']:>11,} {span:>9} "
           f"{c['data_checksum_errors']:>5} {c['sequence_gaps']:>5}  {pcm}\n")
+    legend = [f"{k} = {PCM_PACKING[k]}" for k in sorted(packings) if k in PCM_PACKING]
+    if legend:
+        w(f"  pcm: the TMATS link, then its packing ({'; '.join(legend)})\n")
     write_bus_tables(r, w)
     if r["errors"]:
         w("\nErrors:\n")

@@ -5,12 +5,15 @@
     groundstation export flight-42/ --params ALT,IAS,'EGT*' --start +60 --end +120 --format csv -o alt.csv
     groundstation export rec_000.h5 --params 'PITCH_*' --format parquet --long -o pitch.parquet
     groundstation export rec.index.json --start 2026-05-14T10:20:00Z --end +300 --format c10 -o part.c10
+    groundstation export flight-42/ --params ALT,EGT,VIB --resample 10Hz --how max --start 18:19:20 -o w.csv
 
 The source is what ``recorder.open`` takes: a segment file (``*.h5``), a session
 index (``*.index.json``) or a folder (its newest session).
 
 Times (``--start`` inclusive, ``--end`` exclusive) are ISO-8601 (UTC unless an
-offset is given) or seconds after the start of the recording, ``+12.5``. For
+offset is given), a bare time of day ``18:19:20`` (that time, UTC unless an offset is
+given, on the UTC day the recording starts) or seconds after the start of the
+recording, ``+12.5``. For
 csv/parquet the start is the first decoded sample; for c10 it is the first
 packet's arrival, because packets are selected by arrival time.
 
@@ -24,8 +27,16 @@ Formats:
   word comes later in the minor frame was sampled ``time_offset_ns`` later than
   ``time``; Parquet keeps ``units`` and ``time_offset_ns`` in each column's field
   metadata. Rows of different rate groups are not merged, and are ordered by time.
+  CSV headers carry the units as a suffix, ``ALT [ft]`` (a parameter without units is
+  its bare name): one header row, so every CSV reader still gets numeric columns.
+- ``--resample 10Hz`` (or ``100ms``; wide csv/parquet): one row per interval on a common
+  time base, labelled by the interval's start, each column the ``--how`` (``last``,
+  ``mean``, ``min``, ``max``) of that parameter's samples in it, instead of a join of
+  every rate group's own times (mostly empty cells). Built in memory: one row per
+  interval, so choose the rate for the range.
 - ``--long``: one row per sample, ``time`` (the exact sample time), ``parameter``,
-  ``value`` -- exactly what ``recorder.open(...).read(name, start, end)`` returns.
+  ``value`` -- exactly what ``recorder.open(...).read(name, start, end)`` returns -- and,
+  in CSV, ``units``.
 - ``c10``: every recorded Chapter 10 packet that arrived in the range, byte for
   byte, back to back (a ``.c10`` file; pychapter10 reads it). ``--channels``
   selects channel IDs. Packets are not re-timed or re-numbered.
@@ -58,7 +69,7 @@ from .export_select import (
     sample_span,
     select_parameters,
 )
-from .export_tables import _CsvSink, _iter_blocks, _ParquetSink, _parts
+from .export_tables import _CsvSink, _iter_blocks, _ParquetSink, _parts, resampled_block
 
 __all__ = [
     "ExportError", "Progress", "parse_time", "select_parameters", "sample_span", "packet_span",
@@ -72,8 +83,10 @@ ROWS_PER_WINDOW = 200_000  # group rows read per step (bounds memory; one progre
 
 
 def export_table(rec, names: list[str], t0: int | None, t1: int | None, out: str, fmt: str, *,
-                 long: bool = False, progress: Progress | None = None, source: str = "") -> int:
-    """Write ``names`` between ``t0`` and ``t1`` to ``out`` (csv or parquet); returns the row count."""
+                 long: bool = False, progress: Progress | None = None, source: str = "",
+                 resample: str | None = None, how: str = "last") -> int:
+    """Write ``names`` between ``t0`` and ``t1`` to ``out`` (csv or parquet); returns the row count.
+    ``resample`` ("10Hz", "100ms"): one row per interval, each parameter's ``how`` of its samples."""
     parts = _parts(rec, names, t0, t1)
     total = sum(p.b - p.a for p in parts)
     if not total:
@@ -91,13 +104,23 @@ def export_table(rec, names: list[str], t0: int | None, t1: int | None, out: str
             "end": _iso(t1) if t1 is not None else None, "format": "long" if long else "wide",
             "time": ("exact sample time" if long else
                      "time of the rate group's first parameter; a parameter's exact time is time + time_offset_ns")}
+    if resample is not None:
+        meta.update(format="resampled", resample=resample, how=how,
+                    time=f"start of each {resample} interval; each column the {how} of its samples in it")
     part_path = out + ".part"
-    sink = _CsvSink(part_path, names, long) if fmt == "csv" else _ParquetSink(part_path, names, long, meta,
-                                                                               field_meta)
+    units = {n: m["units"] for n, m in field_meta.items()}
+    sink = _CsvSink(part_path, names, long, units) if fmt == "csv" else _ParquetSink(part_path, names, long, meta,
+                                                                                      field_meta)
+    if resample is not None:
+        from recorder.reader import resample_rule
+
+        blocks = iter([resampled_block(rec, names, t0, t1, resample_rule(resample), how)])
+    else:
+        blocks = _iter_blocks(parts, names, t0, t1, long, progress, ROWS_PER_WINDOW)
     rows = 0
     try:
         try:
-            for block in _iter_blocks(parts, names, t0, t1, long, progress, ROWS_PER_WINDOW):
+            for block in blocks:
                 rows += sink.write(block)
         finally:
             sink.close()
@@ -205,6 +228,18 @@ def run_export(args: argparse.Namespace, *, stderr=None) -> str:
         raise ExportError("--channels applies to --format c10 only")
     if fmt == "c10" and args.long:
         raise ExportError("--long applies to csv and parquet only")
+    from recorder.reader import RESAMPLE_HOW, resample_rule
+
+    resample, how = getattr(args, "resample", None), getattr(args, "how", "last")
+    if how not in RESAMPLE_HOW:
+        raise ExportError(f"bad --how {how!r}: one of {', '.join(RESAMPLE_HOW)}")
+    if resample is not None:
+        if fmt == "c10" or args.long:
+            raise ExportError("--resample applies to wide csv and parquet only")
+        try:
+            resample_rule(resample)
+        except ValueError as exc:
+            raise ExportError(f"bad --resample {resample!r}: {exc}") from None
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise ExportError(f"{args.output}: folder {out_dir} does not exist")
@@ -241,7 +276,7 @@ def run_export(args: argparse.Namespace, *, stderr=None) -> str:
         _check_range(t0, t1)
         progress = Progress(0, "rows", stream=stderr)
         rows = export_table(rec, names, t0, t1, args.output, fmt, long=args.long, progress=progress,
-                            source=source)
+                            source=source, resample=resample, how=how)
         return f"wrote {args.output}: {rows:,} rows, {len(names)} parameter{'s' if len(names) != 1 else ''}"
     finally:
         rec.close()
@@ -272,14 +307,19 @@ def register_export_command(sub) -> None:
     p = sub.add_parser(
         "export", help="export a recording to CSV, Parquet or Chapter 10",
         description="Export parameters of a recording to CSV or Parquet, or its raw packets to a .c10 file.",
-        epilog="Times: ISO-8601 UTC (2026-05-14T10:20:00Z) or seconds after the recording's start (+12.5).")
+        epilog="Times: ISO-8601 UTC (2026-05-14T10:20:00Z), a time of day on the recording's day (18:19:20) "
+               "or seconds after the recording's start (+12.5).")
     p.add_argument("recording", help="a segment file (.h5), a session index (.index.json) or a folder")
     p.add_argument("--params", action="append", metavar="NAME[,NAME...]",
                    help="parameters to export; globs allowed (quote them: 'EGT*'); default: all")
-    p.add_argument("--start", help="first time (inclusive): ISO-8601 or +SECONDS")
-    p.add_argument("--end", help="end time (exclusive): ISO-8601 or +SECONDS")
+    p.add_argument("--start", help="first time (inclusive): ISO-8601, HH:MM[:SS] on the recording's day, or +SECONDS")
+    p.add_argument("--end", help="end time (exclusive): ISO-8601, HH:MM[:SS] on the recording's day, or +SECONDS")
     p.add_argument("--format", choices=["csv", "parquet", "c10"], help="default: from the output name")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write")
     p.add_argument("--long", action="store_true", help="csv/parquet: one row per sample (time, parameter, value)")
     p.add_argument("--channels", action="append", metavar="ID[,ID...]", help="c10: only these channel IDs")
+    p.add_argument("--resample", metavar="RATE", help="wide csv/parquet: one row per interval on a common time "
+                   "base (10Hz, 0.5Hz, 100ms) instead of the samples' own times")
+    p.add_argument("--how", default="last", metavar="last|mean|min|max",
+                   help="with --resample: each parameter's last (default), mean, min or max in the interval")
     p.set_defaults(func=cmd_export)

@@ -20,10 +20,13 @@ class ExportError(Exception):
 # -- times, names ----------------------------------------------------------------------------------
 
 _RELATIVE = re.compile(r"^\+\s*(\d+(\.\d*)?|\.\d+)(s)?$")
+_TIME_OF_DAY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_DAY_NS = 86_400 * 1_000_000_000
 
 
 def parse_time(text: str | None, origin_ns: int | None) -> int | None:
-    """``+SECONDS`` after ``origin_ns``, or ISO-8601 (UTC unless it has an offset) -> ns since 1970."""
+    """``+SECONDS`` after ``origin_ns``, a bare time of day (``18:19:20``, UTC unless it has an offset)
+    on the UTC day of ``origin_ns``, or ISO-8601 (UTC unless it has an offset) -> ns since 1970."""
     if text is None or text == "":
         return None
     s = text.strip()
@@ -34,8 +37,14 @@ def parse_time(text: str | None, origin_ns: int | None) -> int | None:
         return origin_ns + round(float(m.group(1)) * 1e9)
     from recorder.reader import _to_ns
 
+    if _TIME_OF_DAY.match(s):
+        if origin_ns is None:
+            raise ExportError(f"cannot use time of day {text!r}: the recording has no data")
+        day = str(np.datetime64(origin_ns // _DAY_NS * _DAY_NS, "ns"))[:10]
+        s = f"{day}T{s if len(s.split(':')[0]) == 2 else '0' + s}"
+
     if not re.match(r"^\d{4}-\d{2}-\d{2}", s):
-        raise ExportError(f"bad time {text!r}: expected ISO-8601 (2026-05-14T10:20:00Z) or +SECONDS")
+        raise ExportError(f"bad time {text!r}: expected ISO-8601 (2026-05-14T10:20:00Z), HH:MM[:SS] or +SECONDS")
     try:
         return _to_ns(s)
     except (ValueError, TypeError, OverflowError) as exc:

@@ -139,10 +139,21 @@ def _as_recorded(v: np.ndarray) -> np.ndarray:
     return v
 
 
+def csv_column(name: str, units: str) -> str:
+    """A wide CSV's column header: the name with its units as a suffix, ``ALT [ft]`` (``MACH`` when none)."""
+    return f"{name} [{units}]" if units else name
+
+
 class _CsvSink:
-    def __init__(self, path: str, names: list[str], long: bool) -> None:
+    """CSV text. Wide: one header row, units as a suffix of each column name (``ALT [ft]``), so
+    every CSV reader still sees one header and numeric columns. Long: a ``units`` column."""
+
+    def __init__(self, path: str, names: list[str], long: bool, units: dict[str, str] | None = None) -> None:
         self.fh = open(path, "w", newline="", encoding="utf-8")
         self.names, self.long = names, long
+        units = units or {}
+        self.units = np.asarray([units.get(n, "") for n in names], object)
+        self.columns = [csv_column(n, units.get(n, "")) for n in names]
         self.header = True
 
     def write(self, block) -> int:
@@ -151,10 +162,10 @@ class _CsvSink:
         if self.long:
             t, pid, v = block
             df = pd.DataFrame({"time": _iso_ns(t), "parameter": np.asarray(self.names, object)[pid],
-                               "value": _as_recorded(v)})
+                               "value": _as_recorded(v), "units": self.units[pid]})
         else:
             t, vals = block
-            df = pd.DataFrame({n: _as_recorded(vals[:, j]) for j, n in enumerate(self.names)})
+            df = pd.DataFrame({c: _as_recorded(vals[:, j]) for j, c in enumerate(self.columns)})
             df.insert(0, "time", _iso_ns(t))
         df.to_csv(self.fh, header=self.header, index=False, na_rep="", lineterminator="\n")
         self.header = False
@@ -162,7 +173,7 @@ class _CsvSink:
 
     def close(self) -> None:
         if self.header:  # nothing written: still a valid (empty) table
-            cols = ["time", "parameter", "value"] if self.long else ["time", *self.names]
+            cols = ["time", "parameter", "value", "units"] if self.long else ["time", *self.columns]
             self.fh.write(",".join(cols) + "\n")
         self.fh.close()
 
@@ -204,3 +215,11 @@ class _ParquetSink:
     def close(self) -> None:
         self.writer.close()
 
+
+
+def resampled_block(rec, names: list[str], t0: int | None, t1: int | None, rule: str, how: str):
+    """(interval start ns, values (T, len(names))) of ``rec.dataframe(..., resample=rule, how=how)``:
+    one block for a sink (the whole range in memory: one row per interval, not per sample)."""
+    df = rec.dataframe(names, t0, t1, resample=rule, how=how)
+    t = df.index.tz_convert(None).as_unit("ns").asi8 if len(df) else np.zeros(0, np.int64)
+    return t, df[names].to_numpy(np.float64)

@@ -147,7 +147,8 @@ async def _serve(args: argparse.Namespace, open_mode: bool, with_simulator: bool
     config = _station_config(args, open_mode)
     sim = None
     if with_simulator:
-        vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed)
+        vehicle = Vehicle(start_ns=time.time_ns(), bit_rate=args.bitrate, seed=args.seed,
+                          events=getattr(args, "events", False))
         sim = SimulatorRunner(vehicle, config.udp_host, 0)
         config.uplink = ("127.0.0.1", await sim.listen_uplink("127.0.0.1", 0))
     try:
@@ -276,6 +277,8 @@ def add_run_commands(sub) -> None:
     p.add_argument("--bitrate", type=_bit_rate, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-record", action="store_true", help="do not record (the demo records into ./recordings)")
+    p.add_argument("--events", action="store_true",
+                   help="the vehicle goes past a limit by itself now and then (EGT, HYD_PRESS, NZ; seeded by --seed)")
     p.set_defaults(func=lambda a: _run(a, _serve(_demo_args(a), True, True)), open_role="director")
 
 

@@ -90,7 +90,13 @@ class RecordBuffer:
     def add(self, result, arrival_ns: int) -> None:
         """An ``IngestResult`` (``packets``, ``samples``, ``configured``) from one datagram."""
         cfg = getattr(result, "configured", None)
+        samples = getattr(result, "samples", ()) or ()
         if cfg is not None:
+            # samples decoded before the new configuration (same datagram) belong to the old segment:
+            # under the new layout they would be rows of NaN and overlap the new segment's times
+            before = getattr(result, "configured_at", 0)
+            self._add_samples(samples[:before])
+            samples = samples[before:]
             self.configure(cfg)
         sec = self._current
         for p in getattr(result, "packets", ()) or ():
@@ -105,7 +111,11 @@ class RecordBuffer:
             sec.nbytes += n + PACKET_OVERHEAD
             self.stats.packets += 1
             self.stats.packet_bytes += n
-        for batch in getattr(result, "samples", ()) or ():
+        self._add_samples(samples)
+
+    def _add_samples(self, batches) -> None:
+        sec = self._current
+        for batch in batches:
             m = len(batch)
             if not m:
                 continue

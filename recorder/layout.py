@@ -18,6 +18,7 @@ catalog version change) therefore starts a new segment.
                               same frame filter, same relative slot times)
         time   (T,)   int64   dimension scale, attrs units="nanoseconds since 1970-01-01"
         param  (P,)   string  dimension scale: the parameter names (the column axis)
+        units  (P,)   string  each parameter's units (a coordinate of values: one string per parameter)
         values (T, P) float32|float64 engineering units (``values_dtype``); attrs aligned
                               with the param axis
         raw    (T, P) uint8|16|32|64  the raw bits, at the width of the group's widest word
@@ -354,8 +355,13 @@ class SegmentLayout:
             specs.append(DatasetSpec(t, np.dtype(np.int64), (), _chunk_rows(8), dict(time_attrs), scale="time"))
             specs.append(DatasetSpec(c, STR, (p,), 0, {"long_name": "parameter name"}, scale="param",
                                      data=list(g.names)))
+            # each parameter's units as a string coordinate on the param axis: xarray's
+            # ds["values"].sel(param="ALT").units is "ft" (the values' "units" attribute is the list)
+            specs.append(DatasetSpec(f"{g.path}/units", STR, (p,), 0, {"long_name": "units of each parameter"},
+                                     dims=(c,), data=list(attrs["units"])))
             specs.append(DatasetSpec(f"{g.path}/values", g.values_dtype, (p,), _chunk_rows(g.values_dtype.itemsize * p),
-                                     {**attrs, "long_name": "engineering value"}, dims=(t, c)))
+                                     {**attrs, "long_name": "engineering value", "coordinates": "units"},
+                                     dims=(t, c)))
             specs.append(DatasetSpec(f"{g.path}/raw", g.raw_dtype, (p,), _chunk_rows(g.raw_dtype.itemsize * p),
                                      {"long_name": "raw bits as unsigned integer"}, dims=(t, c)))
             specs.append(DatasetSpec(f"{g.path}/limit", np.dtype(np.int8), (p,), _chunk_rows(p),

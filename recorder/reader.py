@@ -28,16 +28,18 @@ import glob
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import numpy as np
 
+from .command_table import command_rows
 from .layout import FORMAT
 from .recovery import _PaddedFile, _superblock_eoa, lookup3  # noqa: F401  (re-exported: moved to recovery)
 from .segment import ParameterInfo, RecordedPacket, Segment, _iso
+from .times import RESAMPLE_HOW, resample_rule, utc_index
+from .times import to_ns as _to_ns
 
-__all__ = ["open_recording", "Recording", "Segment", "Samples", "RecordedPacket", "ParameterInfo"]
-
+__all__ = ["open_recording", "Recording", "Segment", "Samples", "RecordedPacket", "ParameterInfo", "utc_index",
+           "resample_rule", "RESAMPLE_HOW"]
 
 @dataclasses.dataclass
 class Samples:
@@ -58,42 +60,27 @@ class Samples:
         return len(self.t_ns)
 
     def to_pandas(self, *, raw: bool = False, limit: bool = False):
+        """A DataFrame on a timezone-aware UTC ``DatetimeIndex``; ``df.attrs["units"]`` maps each
+        column to its units (raw bits and limit state have none)."""
         import pandas as pd
 
         cols = {self.name: self.values}
+        units = {self.name: self.units}
         if raw:
             cols[f"{self.name}.raw"] = self.raw
+            units[f"{self.name}.raw"] = ""
         if limit:
             cols[f"{self.name}.limit"] = self.limit
-        return pd.DataFrame(cols, index=pd.DatetimeIndex(self.time, name="time"))
+            units[f"{self.name}.limit"] = ""
+        df = pd.DataFrame(cols, index=utc_index(self.t_ns))
+        df.attrs["units"] = units
+        return df
 
     def to_xarray(self):
         import xarray as xr
 
         return xr.DataArray(self.values, coords={"time": self.time}, dims=("time",), name=self.name,
                             attrs={"units": self.units})
-
-
-def _to_ns(t) -> int | None:
-    """ns since 1970 from int ns, numpy datetime64, datetime, pandas Timestamp or ISO text."""
-    if t is None:
-        return None
-    if isinstance(t, (int, np.integer)):
-        return int(t)
-    if isinstance(t, datetime):
-        if t.tzinfo is not None:
-            t = t.astimezone(timezone.utc).replace(tzinfo=None)
-        return int(np.datetime64(t, "ns").astype(np.int64))
-    if hasattr(t, "value") and hasattr(t, "tz"):  # pandas Timestamp
-        return int(t.tz_convert("UTC").value if t.tz is not None else t.value)
-    if isinstance(t, str):
-        s = t.strip()
-        if s.endswith("Z"):
-            s = s[:-1]
-        if "+" in s[10:]:
-            return _to_ns(datetime.fromisoformat(t.replace("Z", "+00:00")))
-        return int(np.datetime64(s, "ns").astype(np.int64))
-    return int(np.datetime64(t, "ns").astype(np.int64))
 
 
 def _bisect(ds, n: int, value: int, right: bool = False) -> int:
@@ -126,11 +113,12 @@ class Recording:
 
     @property
     def parameters(self) -> list[ParameterInfo]:
-        """Every parameter recorded (first definition wins when segments differ)."""
+        """Every parameter recorded, as the newest segment that has it records it (rate group and rate
+        change with a group-rate or bit-rate change; the order is that of first appearance)."""
         seen: dict[str, ParameterInfo] = {}
         for s in self.segments:
             for p in s.parameters():
-                seen.setdefault(p.name, p)
+                seen[p.name] = p
         return list(seen.values())
 
     @property
@@ -226,12 +214,39 @@ class Recording:
         return (tds[a:b] + off, s.file[f"{g}/values"][a:b, c], s.file[f"{g}/raw"][a:b, c],
                 s.file[f"{g}/limit"][a:b, c])
 
-    def dataframe(self, names: list[str], start=None, end=None):
-        """Several parameters side by side (outer join on time) as a pandas DataFrame."""
+    def dataframe(self, names: list[str], start=None, end=None, *, resample: str | None = None,
+                  how: str = "last"):
+        """Several parameters side by side as a pandas DataFrame (UTC index, ``attrs["units"]``).
+
+        Without ``resample``, an outer join on the samples' own times (mostly empty when rates
+        differ); with ``resample`` ("10Hz", "100ms", any pandas offset), one row per interval
+        with each parameter's ``how`` ("last", "mean", "min", "max") of its samples in it.
+        """
         import pandas as pd
 
         frames = [self.read(n, start, end).to_pandas() for n in names]
-        return pd.concat(frames, axis=1, sort=True) if frames else pd.DataFrame()
+        units = {n: u for f in frames for n, u in f.attrs["units"].items()}
+        if not frames:
+            return pd.DataFrame()
+        if resample is not None:
+            if how not in RESAMPLE_HOW:
+                raise ValueError(f"how must be one of {', '.join(RESAMPLE_HOW)}, not {how!r}")
+            rule = resample_rule(resample)
+            frames = [getattr(f.resample(rule, label="left", closed="left"), how)() for f in frames]
+        df = pd.concat(frames, axis=1, sort=True)
+        df.attrs["units"] = units
+        return df
+
+    def dataset(self, names: list[str], start=None, end=None, *, resample: str, how: str = "last"):
+        """Several parameters on one resampled time axis as an ``xarray.Dataset``: one variable per
+        parameter, each with its own ``units`` attribute."""
+        import xarray as xr
+
+        df = self.dataframe(names, start, end, resample=resample, how=how)
+        ds = xr.Dataset.from_dataframe(df.tz_convert(None))
+        for n in names:
+            ds[n].attrs["units"] = df.attrs["units"][n]
+        return ds
 
     # -- packets, events -------------------------------------------------------------------------
     def iter_packets(self, start=None, end=None, *, channels=None, batch_bytes: int = 4 << 20
@@ -317,9 +332,23 @@ class Recording:
         ev = self._lines("events")
         return ev if type is None else [e for e in ev if e.get("type") == type]
 
-    def commands(self) -> list[dict]:
-        """The command history records, in the order they were recorded."""
-        return self._lines("commands")
+    def commands(self, *, per_command: bool = False, as_: str = "records"):
+        """The command history: every record (one per state change), in the order recorded; with
+        ``per_command`` one row per command (final state, ``<STATE>_ns`` of each state, who, why).
+        ``as_="pandas"``: a DataFrame (per-command times as tz-aware UTC timestamps)."""
+        rows = self._lines("commands")
+        if per_command:
+            rows = command_rows(rows)
+        if as_ == "records":
+            return rows
+        if as_ != "pandas":
+            raise ValueError(f"as_ must be records or pandas, not {as_!r}")
+        import pandas as pd
+
+        df = pd.DataFrame(rows)
+        for c in [c for c in df.columns if c.endswith("_ns")]:
+            df[c[:-3].lower() if per_command else "time"] = pd.to_datetime(df[c], unit="ns", utc=True)
+        return df
 
     # -- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:

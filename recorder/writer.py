@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import h5py
@@ -61,6 +61,13 @@ class _Segment:
     first_ns: int | None = None
     last_ns: int | None = None
     entry: dict = field(default_factory=dict)  # its entry in the session index
+
+
+def _with_held(held: list[Section], section: Section) -> Section:
+    """``section`` with the events and command records of the ``held`` ones before its own."""
+    events = [e for h in held for e in h.events] + section.events
+    commands = [c for h in held for c in h.commands] + section.commands
+    return replace(section, events=events, commands=commands)
 
 
 class HDF5Writer:
@@ -119,6 +126,8 @@ class HDF5Writer:
         self._retry_at_ns = 0
         self._layouts: dict[int, SegmentLayout] = {}
         self._pending_reason: str | None = None
+        self._held: list[Section] = []  # events before any data and configuration: for the first segment
+        self._closing = False
         kw = dict(fsync=fsync, clock_ns=clock_ns, on_problem=self._note)
         self.index = SessionIndex(self.folder, self.session, clock_ns(), **kw)
         self.resumed = False  # True: this writer goes on with a session a stopped writer left open
@@ -166,6 +175,13 @@ class HDF5Writer:
                 self._pending_reason = section.new_segment
             if section.empty():
                 return  # a new segment is opened only when there is something to put in it
+            if self._seg is None and section.config is None and not (section.packets or section.samples
+                                                                      or self._closing):
+                self._held.append(section)  # events alone (link state at start): not a segment of their own
+                return
+            if self._held:
+                section = _with_held(self._held, section)
+                self._held = []
             layout = self._layout(section.config)
             seg = self._seg
             reason = self._pending_reason
@@ -329,6 +345,10 @@ class HDF5Writer:
         """Close the open segment and mark the session closed in the index (never raises)."""
         if self.state == "closed":
             return
+        if self._held:  # nothing else came: the events still go to a segment
+            held, self._held = self._held, []
+            self._closing = True
+            self.write(_with_held(held[:-1], held[-1]))
         try:
             self._close_segment("closed")
         except Exception as exc:

@@ -38,7 +38,8 @@ def test_inspect_text_output(sample_dir):
     proc = run("inspect", str(sample_dir / "pcm.c10"))
     assert proc.returncode == 0, proc.stderr
     assert "METS Pattern1 Packed" in proc.stdout
-    assert "PFS 884 frames" in proc.stdout
+    assert "'METS Pattern1 Packed' PFS 884 frames" in proc.stdout  # each channel names its PCM link
+    assert "PFS = packed" in proc.stdout and "TM = throughput" in proc.stdout and "UN = unpacked" in proc.stdout
 
 
 def test_inspect_discrete_time_span(sample_dir):

@@ -145,6 +145,8 @@ def test_export_csv_wide_and_long_equal_the_reader(flight, tmp_path, capsys):
                  "--start", iso(t0), "--end", iso(t1), "--format", "csv", "-o", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     df = pd.read_csv(out)
+    assert list(df.columns) == ["time", "ALT [ft]", "IAS [kt]", "EGT [degC]", "PITCH_RATE [deg/s]"]  # units suffix
+    df = df.rename(columns=lambda c: c.split(" [")[0])
     check_wide(df, rec, ["ALT", "IAS", "EGT", "PITCH_RATE"], t0, t1)
     assert df["time"][0].endswith("Z") and len(df["time"][0]) == len("2023-11-14T22:13:20.800288000Z")
     assert not (tmp_path / "a.csv.part").exists()
@@ -154,7 +156,8 @@ def test_export_csv_wide_and_long_equal_the_reader(flight, tmp_path, capsys):
     assert main(["export", str(flight / Path(rec.index_path).name), "--params", "PITCH_*,ALT", "--long",
                  "--start", "+0.25", "--end", "+1", "-o", str(out)]) == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == ["time", "parameter", "value"]
+    assert list(df.columns) == ["time", "parameter", "value", "units"]
+    assert set(zip(df["parameter"], df["units"])) == {("PITCH_RATE", "deg/s"), ("ALT", "ft")}
     check_long(df, rec, ["PITCH_RATE", "ALT"], first + S // 4, first + S)
     rec.close()
 

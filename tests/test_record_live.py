@@ -16,7 +16,7 @@ def test_serve_records_what_consoles_see(tmp_path):
             sim = Sim(srv.udp_port).start()
             c = await Console.connect(srv.ws_url)
             await c.catalog()
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(4.0)
             await sim.stop()
             await c.close()
             return sim
@@ -26,7 +26,9 @@ def test_serve_records_what_consoles_see(tmp_path):
     assert "ALT" in rec.names and "EGT" in rec.names
     s = rec.read("ALT")
     assert len(s.t_ns) > 1500  # ~961 per second
-    lock = (sim.vehicle.t0_ns // 1_000_000_000 + 1) * 1_000_000_000 + 100_000_000
+    # the first time packet at the next whole second; the arrival-time stamps before it were late by the
+    # loopback latency (ms, tens of ms on a loaded machine), a correction slewed in at 20 % (RtcCorrelator)
+    lock = (sim.vehicle.t0_ns // 1_000_000_000 + 1) * 1_000_000_000 + 2_000_000_000  # (100 ms in 2 s at most)
     sel = s.t_ns > lock
     assert np.max(np.abs(s.values[sel] - sim.vehicle.truth("ALT", s.t_ns[sel]))) <= 0.51
     assert sum(1 for _ in rec.iter_packets()) > 200  # the raw packets are kept too
@@ -53,7 +55,7 @@ def test_sigkill_then_restart_resumes_into_a_new_file_of_the_same_session(tmp_pa
                 sim.runner.target = ("127.0.0.1", srv.udp_port)
                 c = await Console.connect(srv.ws_url)
                 await c.catalog()  # the restarted server configured itself from the stream again
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(3.5)
                 await c.close()
                 restarted_ns = time.time_ns()
         finally:
@@ -77,5 +79,9 @@ def test_sigkill_then_restart_resumes_into_a_new_file_of_the_same_session(tmp_pa
     before, after = s.t_ns[s.t_ns < killed_ns], s.t_ns[s.t_ns > killed_ns]
     assert len(before) > 900 and len(after) > 900  # both processes' data, read as one recording
     assert after.max() < restarted_ns
-    assert np.max(np.abs(s.values - sim.vehicle.truth("ALT", s.t_ns))[s.t_ns > before.min() + 1e9]) <= 0.51
+    # each process stamps from arrival times until its first time packet, then slews that correction
+    # (the latency of its first datagram: 100 ms and more for a server just started) in within 2 s
+    settled = (s.t_ns > before.min() + 2e9) & ((s.t_ns < after.min()) | (s.t_ns > after.min() + 2e9))
+    assert settled[s.t_ns > after.min()].any()
+    assert np.max(np.abs(s.values - sim.vehicle.truth("ALT", s.t_ns))[settled]) <= 0.51
     assert not [p for p in rec.report()["problems"] if "not closed" in p]

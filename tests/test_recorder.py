@@ -188,7 +188,8 @@ def test_time_range_pandas_and_xarray(flight) -> None:
         (flight.cat["t_ns"] < end)
     assert np.array_equal(s.values, stored(flight.cat["eu"][sel], s.values)) and len(s) > 100
     df = rec.read("PITCH_RATE", np.datetime64(start, "ns"), "2023-11-14T22:13:22.300", as_="pandas")
-    assert str(df.index.dtype) == "datetime64[ns]" and list(df.columns) == ["PITCH_RATE"]
+    assert str(df.index.dtype) == "datetime64[ns, UTC]" and list(df.columns) == ["PITCH_RATE"]
+    assert df.attrs["units"] == {"PITCH_RATE": "deg/s"}
     assert np.array_equal(df["PITCH_RATE"].to_numpy(), s.values)
     da = rec.read("ALT", as_="xarray")
     assert da.time.dtype == np.dtype("datetime64[ns]") and da.attrs["units"] == "ft"

@@ -19,6 +19,7 @@ def test_a_session_left_open_is_resumed_in_a_new_segment(tmp_path) -> None:
     clock = SimClock(T0)
     first = _record_without_closing(tmp_path, clock, 1.0)  # never closed: as after SIGKILL
     session = first.session
+    clock.t += S // 20  # the restart takes a moment: the new vehicle's frames come after the first one's last
     second = _record_without_closing(tmp_path, clock, 1.0)
     second.close()
     assert second.session == session and second.status()["resumed"] and not first.status()["resumed"]

@@ -21,14 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import numpy as np
-
 from telemetry_formats.ch10.header import HEADER_SIZE, HeaderError, parse_header
 from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_TRUNCATED, Packet
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
 from telemetry_formats.ch10.reader import DecodeError, PacketReader
 from telemetry_formats.ch10.replay_marker import MARKER_KEY, packet_marker
-from telemetry_formats.ch10.rtc import NS_PER_TICK, rtc_delta
 from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, RtcCorrelator, TimeDataError, parse_time_f1
 from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
 from telemetry_formats.ch10.udp import DatagramError, PacketReceived, PartialDropped, SequenceGap
@@ -127,6 +124,7 @@ class IngestResult:
     errors: list[IngestError] = field(default_factory=list)
     senders: list[SenderNote] = field(default_factory=list)  # a sender appeared, started over, was forgotten
     configured: Configuration | None = None  # set when the configuration changed
+    configured_at: int = 0  # samples[:configured_at] were decoded under the configuration before it
     frames: int = 0
     replay: dict | None = None  # a replay marker seen in this datagram (see ``REPLAY_KEY``)
 
@@ -164,14 +162,10 @@ class Ingest:
         self._tmats_digest: bytes | None = None
         self._version = 0
         self._log = on_log or (lambda event, fields: None)
-        self._provisional: tuple[int, int] | None = None  # (rtc, arrival ns) until a time packet
 
     def to_utc_ns(self, rtc):
-        """RTC counts to UTC ns: from time packets once seen, before that from arrival times."""
-        if self.clock.is_locked or self._provisional is None:
-            return self.clock.to_utc_ns(rtc)
-        rtc0, t0 = self._provisional
-        return rtc_delta(np.asarray(rtc), rtc0) * NS_PER_TICK + t0
+        """RTC counts to UTC ns: from time packets once seen, before that from arrival times (``RtcCorrelator``)."""
+        return self.clock.to_utc_ns(rtc)
 
     # -- the receive chain --------------------------------------------------
     def receive(self, datagram: bytes, arrival_ns: int, sender=None) -> IngestResult:
@@ -244,8 +238,7 @@ class Ingest:
                     res.replay = marker
                     continue
             res.packets.append(ev)
-            if self._provisional is None:
-                self._provisional = (ev.header.rtc, arrival_ns)
+            self.clock.provisional(ev.header.rtc, arrival_ns)
             if dt == DATA_TYPE_TMATS:
                 self._tmats(ev, res)
             elif dt == DATA_TYPE_TIME_F1:
@@ -302,7 +295,7 @@ class Ingest:
         self._version += 1
         self.config = Configuration(channel, db, source, self._version, problems)
         self.decom = Decommutator(db, clock=self.to_utc_ns)
-        res.configured = self.config
+        res.configured, res.configured_at = self.config, len(res.samples)
         self._log("configured", {"channel": channel, "source": source, "parameters": len(db.parameters),
                                  "bit_rate": db.frame.bit_rate, "version": self._version})
 

@@ -22,6 +22,8 @@ from telemetry_formats.paramdb import (
     Sfid,
 )
 
+from .excursions import KINDS, ExcursionSchedule
+
 __all__ = ["vehicle_database", "SAMPLES_PER_FRAME", "FlightModel", "Spike", "STATUS_PARAMETERS", "SYNC", "WORDS_PER_MINOR"]
 
 SYNC = 0xFE6B2840
@@ -141,6 +143,7 @@ class FlightModel:
     seed: int = 0
     spikes: list[Spike] = field(default_factory=list)
     fault: int = 0  # injected fault: 0 none, 1 EGT overtemperature, 2 hydraulic loss, 3 vibration
+    excursions: ExcursionSchedule | None = None  # limit excursions by itself (demo --events)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -158,6 +161,8 @@ class FlightModel:
         f = getattr(self, f"_{name.lower()}", None)
         out = np.asarray(f(t) if f else np.zeros_like(t), dtype=np.float64)
         out = np.broadcast_to(out, t.shape).copy()
+        if self.excursions is not None and name in KINDS:
+            out = self.excursions.apply(name, t, out)
         for sp in self.spikes:
             if sp.name != name or not t.size:
                 continue

@@ -35,6 +35,7 @@ from telemetry_formats.uplink import UplinkError, decode_uplink
 from .avionics import Avionics
 from .bus_truth import BusTruth
 from .buses import VEHICLE_ICD_FILE, BusStream, vehicle_icd
+from .excursions import ExcursionSchedule
 from .flight import SAMPLES_PER_FRAME, FlightModel, Spike, vehicle_database
 
 __all__ = ["Vehicle", "VehicleState", "MIN_BIT_RATE", "MAX_BIT_RATE", "VEHICLE_ICD_FILE", "vehicle_icd"]
@@ -78,7 +79,8 @@ class Vehicle:
 
     ``buses`` False: PCM only (no 1553/ARINC channels). ``irs_align_s``: how long the
     IRS aligns after the start (its navigation labels say no computed data). ``truth_s``:
-    how much bus truth ``bus_truth`` keeps.
+    how much bus truth ``bus_truth`` keeps. ``events``: the vehicle goes past a limit by itself now
+    and then (``simulator.excursions``, seeded by ``seed``).
     """
 
     def __init__(
@@ -96,11 +98,12 @@ class Vehicle:
         buses: bool = True,
         irs_align_s: float = 5.0,
         truth_s: float = 60.0,
+        events: bool = False,
     ) -> None:
         if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
             raise ValueError(f"bit rate {bit_rate:g} outside {MIN_BIT_RATE}..{MAX_BIT_RATE} b/s")
         self.t0_ns = start_ns
-        self.model = FlightModel(seed=seed, spikes=list(spikes))
+        self.model = FlightModel(seed=seed, spikes=list(spikes), excursions=ExcursionSchedule(seed) if events else None)
         self.pcm_channel = pcm_channel
         self.time_channel = time_channel
         self.tmats_period_ns = int(tmats_period_s * 1e9)

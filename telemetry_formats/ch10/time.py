@@ -261,22 +261,64 @@ def build_time_f1_body(
     return TimeF1Body.build(dict(csdw=csdw, time=time, date=day))
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One piece of the RTC -> UTC mapping, valid from ``rtc0`` on.
+
+    Output = ``utc0`` + elapsed + what is left of ``offset_ns``: the offset (output minus
+    the time source's line at ``rtc0``) shrinks by ``rate`` ns per ns elapsed until it is
+    gone, so a correction is slewed in, never stepped (slope 1 - rate > 0: times keep going
+    forward). ``offset_ns`` 0 is a plain line.
+    """
+
+    rtc0: int
+    utc0: int
+    offset_ns: int = 0
+    rate: float = 0.0
+
+    def map(self, delta_ns: np.ndarray) -> np.ndarray:
+        out = delta_ns + np.int64(self.utc0)
+        if self.offset_ns and np.min(delta_ns, initial=0) * self.rate < abs(self.offset_ns):  # (slewing)
+            left = np.maximum(abs(self.offset_ns) - (np.maximum(delta_ns, 0) * self.rate).astype(np.int64), 0)
+            out = out + (left if self.offset_ns > 0 else -left)
+        return out
+
+
 class RtcCorrelator:
     """Maps the 48-bit, 10 MHz relative time counter to UTC from time packets.
 
-    Each ``observe`` re-anchors on the latest (RTC, UTC) pair, so slow drift
-    never accumulates; an observation that misses the prediction by more than
-    ``tolerance_ns`` also counts as a time jump. Before any observation
-    ``to_utc_ns`` returns RTC-relative nanoseconds.
+    Each ``observe`` re-anchors on the latest (RTC, UTC) pair, so slow drift never
+    accumulates; an observation that misses the prediction by more than ``tolerance_ns``
+    counts as a time jump (``time_jumps``). Before any observation ``to_utc_ns`` maps from
+    the ``provisional`` anchor (the first packet's arrival time) if one was given, else
+    returns RTC-relative nanoseconds.
+
+    Times never step back for a correction up to ``max_slew_ns``: the mapping is
+    continuous, and the correction is slewed in at ``slew_rate`` (5 %: RTC drift of a few
+    us at each time packet, or 100 ms over 2 s; sample spacing is 5 % short or long
+    meanwhile). The first time packet replaces arrival-time stamps, late by the network
+    and start-up latency (2.7 ms on a quiet LAN, over 100 ms for a server that starts while
+    datagrams queue): up to ``max_first_slew_ns`` (10 s) it is slewed at
+    ``first_slew_rate`` (20 %: 2.7 ms in 14 ms, 100 ms in 0.5 s). A larger
+    error is a real jump of the vehicle's time source and is stepped: forward it leaves a
+    gap, backward the times that follow are earlier than those before (docs/recording.md).
+    RTCs older than the latest observation map with the mapping in force before it.
     """
 
-    def __init__(self, tolerance_ns: int = 1_000_000) -> None:
+    def __init__(self, tolerance_ns: int = 1_000_000, *, max_slew_ns: int = 100_000_000,
+                 slew_rate: float = 0.05, max_first_slew_ns: int = 10_000_000_000,
+                 first_slew_rate: float = 0.2) -> None:
         self.tolerance_ns = tolerance_ns
-        self.time_jumps = 0
+        self.max_slew_ns = max_slew_ns
+        self.slew_rate = slew_rate
+        self.max_first_slew_ns = max_first_slew_ns
+        self.first_slew_rate = first_slew_rate
+        self.time_jumps = 0  # observations off the prediction by more than tolerance_ns
+        self.steps = 0  # corrections larger than max_slew_ns, applied as a step
         self.observations = 0
         self.last_error_ns: int | None = None  # observed minus predicted, at the last observation
-        self._rtc0 = 0
-        self._utc0 = 0
+        self._line: _Line | None = None
+        self._before: _Line | None = None  # the mapping for RTCs before self._line.rtc0
         self._locked = False
 
     @property
@@ -284,14 +326,30 @@ class RtcCorrelator:
         """True once a time packet has been observed."""
         return self._locked
 
+    def provisional(self, rtc: int, arrival_ns: int) -> None:
+        """Until the first time packet, map RTC ``rtc`` to ``arrival_ns`` (the first call counts)."""
+        if self._line is None:
+            self._line = _Line(int(rtc) & RTC_MASK, int(arrival_ns))
+
     def observe(self, rtc: int, utc_ns: int) -> bool:
         """Take one time packet's (header RTC, UTC ns); return True if it was a jump."""
+        rtc, utc_ns = int(rtc) & RTC_MASK, int(utc_ns)
         jumped = False
-        if self._locked:
-            self.last_error_ns = int(utc_ns) - int(self.to_utc_ns(rtc))
-            jumped = abs(self.last_error_ns) > self.tolerance_ns
-            self.time_jumps += jumped
-        self._rtc0, self._utc0 = int(rtc) & RTC_MASK, int(utc_ns)
+        line = _Line(rtc, utc_ns)
+        if self._line is not None:
+            error = utc_ns - int(self.to_utc_ns(rtc))
+            if self._locked:
+                self.last_error_ns = error
+                jumped = abs(error) > self.tolerance_ns
+                self.time_jumps += jumped
+            limit, rate = ((self.max_slew_ns, self.slew_rate) if self._locked
+                           else (self.max_first_slew_ns, self.first_slew_rate))
+            if abs(error) <= limit:
+                line = _Line(rtc, utc_ns, -error, rate)
+            else:
+                self.steps += 1
+            self._before = self._line
+        self._line = line
         self._locked = True
         self.observations += 1
         return jumped
@@ -299,6 +357,13 @@ class RtcCorrelator:
     def to_utc_ns(self, rtc: int | np.ndarray) -> np.ndarray:
         """UTC ns (int64) for RTC values, using the 48-bit wrap nearest the anchor."""
         r = np.asarray(rtc, dtype=np.int64)
-        if not self._locked:
+        if self._line is None:
             return (r & np.int64(RTC_MASK)) * np.int64(NS_PER_TICK)
-        return rtc_delta(r, self._rtc0) * np.int64(NS_PER_TICK) + np.int64(self._utc0)
+        delta = self._delta_ns(r, self._line)
+        out = self._line.map(delta)
+        if self._before is not None and (delta < 0).any():
+            out = np.where(delta < 0, self._before.map(self._delta_ns(r, self._before)), out)
+        return out
+
+    def _delta_ns(self, r: np.ndarray, line: _Line) -> np.ndarray:
+        return rtc_delta(r, line.rtc0) * np.int64(NS_PER_TICK)

@@ -56,7 +56,7 @@ def test_not_a_marker() -> None:
 
 def test_ingest_provisional_time_uses_the_wrap() -> None:
     ing = Ingest()
-    ing._provisional = (RTC_MASK - 4, 1_000)
+    ing.clock.provisional(RTC_MASK - 4, 1_000)
     assert ing.to_utc_ns(np.array([RTC_MASK, 5])).tolist() == [1_000 + 4 * 100, 1_000 + 10 * 100]
 
 

@@ -95,7 +95,8 @@ class GroundStation:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.ingest = Ingest(params=config.params, channel_id=config.channel_id,
+        self.ingest = Ingest(params=config.mission if config.mission is not None else config.params,
+                             channel_id=config.channel_id,
                              on_log=lambda ev, f: log_throttled(ev, ev, logging.INFO, **f),
                              strict_checksums=config.strict_checksums)
         self.notices = IngestNotices(strict_checksums=config.strict_checksums)
@@ -151,8 +152,8 @@ class GroundStation:
         if res.configured is not None:
             cfg = res.configured
             self.hub.set_catalog(Catalog(cfg.db, cfg.version), arrival_ns)
-            log_event("catalog", channel=cfg.channel_id, source=cfg.source, parameters=len(cfg.db.parameters),
-                      problems=cfg.problems[:10])
+            log_event("catalog", channel=cfg.channel_id, channels=sorted(set(cfg.db.channels)), source=cfg.source,
+                      parameters=len(cfg.db.parameters), problems=cfg.problems[:10])
         for batch in res.samples:
             self.hub.on_samples(batch, arrival_ns)
             m.samples.inc(len(batch))
@@ -299,8 +300,11 @@ class GroundStation:
             "status": "ok",
             "uptime_s": round((now_ns() - self.started_ns) / 1e9, 3),
             "link": self.link.status.as_dict(),
-            "configured": None if cfg is None else {"channel": cfg.channel_id, "source": cfg.source,
-                                                   "parameters": len(cfg.db.parameters), "version": cfg.version},
+            "configured": None if cfg is None else {
+                "channel": cfg.channel_id, "source": cfg.source, "parameters": len(cfg.db.parameters),
+                "version": cfg.version, "channels": {kind: sorted({c for k, c in zip(cfg.db.kinds, cfg.db.channels)
+                                                                   if k == kind}) for kind in ("pcm", "1553", "429")}},
+            "bus_monitor": self.ingest.bus_monitor(),
             "consoles": len(self.hub.sessions),
             "connections": {"open": self.connection_limiter.total, "max": self.config.max_connections or None,
                             "refused": self.connection_limiter.refused},

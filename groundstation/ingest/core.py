@@ -27,6 +27,7 @@ from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_TRUNCATED, Packe
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
 from telemetry_formats.ch10.reader import DecodeError, PacketReader
 from telemetry_formats.ch10.time import RtcCorrelator
+from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS
 from telemetry_formats.ch10.udp import DatagramError, PacketReceived, PartialDropped, SequenceGap
 from telemetry_formats.decom import SampleBatch
 from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
@@ -288,8 +289,8 @@ class Ingest:
 
     def _before(self, p: Packet, res: IngestResult) -> None:
         """Parameter files alone configure on the first packet (with a PCM link to bind: on its channel's)."""
-        if self.params is None or self.config is not None:
-            return
+        if self.params is None or self.config is not None or p.data_type == DATA_TYPE_TMATS:
+            return  # (a TMATS configures when it is decoded)
         if self._unbound_pcm():
             if p.data_type != DATA_TYPE_PCM_F1 or self.channel_id not in (None, p.channel_id):
                 return

@@ -159,7 +159,7 @@ def _int(msg: dict, key: str, *, required: bool = True, lo: int | None = None, h
     return v
 
 
-_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill"}
+_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill", "bus_monitor"}
 
 
 def decode_client_message(data: bytes | str) -> dict:
@@ -206,3 +206,8 @@ def _fields(kind: str, msg: dict, out: dict) -> None:
     elif kind == "backfill":
         out["sub"] = _int(msg, "sub", lo=0)
         out["since_ns"] = _int(msg, "since_ns", lo=0)
+    elif kind == "bus_monitor":
+        on = msg.get("on", True)
+        if not isinstance(on, bool):
+            raise ProtocolError("bad_field", "'on' must be true or false", field="on")
+        out["on"] = on

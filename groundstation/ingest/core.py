@@ -121,6 +121,7 @@ class IngestStats:
     pcm_packets: int = 0
     mil1553_packets: int = 0
     arinc429_packets: int = 0
+    other_packets: int = 0  # packets of data types whose decoder names no counter of its own
     frames: int = 0
     samples: int = 0
     unconfigured_packets: int = 0
@@ -302,7 +303,8 @@ class Ingest:
         dec = self._decoder(p.channel_id, p.data_type)
         if dec is None:
             return
-        setattr(self.stats, dec.stat, getattr(self.stats, dec.stat) + 1)
+        stat = getattr(dec, "stat", "other_packets")
+        setattr(self.stats, stat, getattr(self.stats, stat, 0) + 1)
         out = dec.decode(p, arrival_ns)
         for kind, text in out.errors:
             self.stats.decode_errors += 1

@@ -124,6 +124,7 @@ class GroundStation:
         self.started_ns = now_ns()
         self._lost_seen = 0
         self._replay_seen_ns = 0
+        self._bus_monitor_sent_ns = 0
         self._last_housekeeping: float | None = None
         self.origin_policy = OriginPolicy(config.origins or [])
         self.verifier = TokenVerifier(config.secret) if config.secret else None
@@ -215,6 +216,18 @@ class GroundStation:
                       last=self.udp_sources.last_refused)
             self._refused_seen = self.udp_sources.refused
         self.console_housekeeping(now)
+        if now - self._bus_monitor_sent_ns >= 1_000_000_000:
+            self._bus_monitor_sent_ns = now
+            self.send_bus_monitor(now)
+
+    def send_bus_monitor(self, now: int) -> None:
+        """The bus monitor snapshot, once a second, to the consoles that asked for it."""
+        watching = [s for s in self.hub.sessions.values() if s.bus_monitor]
+        if not watching:
+            return
+        message = {"type": "bus_monitor", "t": now, **self.ingest.bus_monitor()}
+        for s in watching:
+            s.send(message, now)
 
     def console_housekeeping(self, now: int) -> None:
         """Console metrics, closing consoles whose token expired, the rate-limited logs' summaries."""

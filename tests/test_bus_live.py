@@ -146,3 +146,30 @@ def test_set_bus_rate_is_verified_from_the_decoded_1553_schedule_report():
             await d.ws.close()
 
     run(main())
+
+
+def test_replay_of_pcm_c10_into_serve_configures_its_pcm_links_and_monitors_its_buses():
+    from pathlib import Path
+
+    pcm_c10 = Path(__file__).parent / "data" / "ch10" / "pcm.c10"
+    with server() as srv:
+        proc = subprocess.run([sys.executable, "-m", "groundstation.cli", "replay", str(pcm_c10),
+                               "--to", f"127.0.0.1:{srv.udp_port}", "--speed", "afap"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        health = None
+        for _ in range(50):  # the last datagrams reach the server
+            health = json.load(urllib.request.urlopen(srv.http_url + "/healthz", timeout=5))
+            mon = health["bus_monitor"]
+            if sum(r["count"] for r in mon["arinc429"]) >= 1303 and sum(r["count"] for r in mon["mil1553"]) >= 411:
+                break
+            import time
+            time.sleep(0.1)
+    cfg = health["configured"]
+    assert cfg is not None and cfg["source"] == "TMATS"
+    assert cfg["channels"]["pcm"] == list(range(51, 59))  # 8 PCM links, each from its own P-group
+    mon = health["bus_monitor"]
+    assert len({r["channel_id"] for r in mon["mil1553"]}) == 8
+    assert len({r["channel_id"] for r in mon["arinc429"]}) == 14
+    assert sum(r["count"] for r in mon["mil1553"]) == 411
+    assert sum(r["count"] for r in mon["arinc429"]) == 1303

@@ -315,8 +315,10 @@ class GroundStation:
             "link": self.link.status.as_dict(),
             "configured": None if cfg is None else {
                 "channel": cfg.channel_id, "source": cfg.source, "parameters": len(cfg.db.parameters),
-                "version": cfg.version, "channels": {kind: sorted({c for k, c in zip(cfg.db.kinds, cfg.db.channels)
-                                                                   if k == kind}) for kind in ("pcm", "1553", "429")}},
+                "version": cfg.version, "channels": {
+                    "pcm": sorted(c for c in cfg.db.pcm if c >= 0),  # PCM links decoded (with parameters or not)
+                    **{kind: sorted({c for k, c in zip(cfg.db.kinds, cfg.db.channels) if k == kind})
+                       for kind in ("1553", "429")}}},  # bus channels with parameters (all are monitored)
             "bus_monitor": self.ingest.bus_monitor(),
             "consoles": len(self.hub.sessions),
             "connections": {"open": self.connection_limiter.total, "max": self.config.max_connections or None,

@@ -158,6 +158,8 @@ class _BusDecoder:
     """A bus channel: every message into its bus monitor, the defined parameters into samples."""
 
     kind: ClassVar[str]
+    read: Callable  # the data type's packet decoder
+    extract: ClassVar[str]  # the ``BusExtractor`` method for its batches
 
     def __init__(self, channel_id: int, setup: Setup) -> None:
         self.channel_id = channel_id
@@ -169,21 +171,15 @@ class _BusDecoder:
         defined = db is not None and self.channel_id in {ch for k, ch in zip(db.kinds, db.channels) if k == self.kind}
         self.extractor = BusExtractor(db.bus, clock=setup.clock, ids=db.ids) if defined else None
 
-    def _decode(self, p: Packet):
-        raise NotImplementedError
-
     def decode(self, p: Packet, arrival_ns: int) -> Decoded:
-        batch = self._decode(p)
+        batch = self.read(p)
         self.monitor.feed(batch)
         res = Decoded(errors=[(self.kind, str(e)) for e in batch.errors if not e.decoded])
         if self.extractor is not None:
-            out = self._extract(batch)
+            out = getattr(self.extractor, self.extract)(batch)
             if len(out):
                 res.samples.append(out)
         return res
-
-    def _extract(self, batch) -> SampleBatch:
-        raise NotImplementedError
 
 
 class Mil1553Decoder(_BusDecoder):
@@ -191,12 +187,8 @@ class Mil1553Decoder(_BusDecoder):
 
     stat = "mil1553_packets"
     kind = "1553"
-
-    def _decode(self, p: Packet):
-        return decode_1553(p)
-
-    def _extract(self, batch) -> SampleBatch:
-        return self.extractor.extract_1553(batch)
+    read = staticmethod(decode_1553)
+    extract = "extract_1553"
 
 
 class Arinc429Decoder(_BusDecoder):
@@ -204,12 +196,8 @@ class Arinc429Decoder(_BusDecoder):
 
     stat = "arinc429_packets"
     kind = "429"
-
-    def _decode(self, p: Packet):
-        return decode_429(p)
-
-    def _extract(self, batch) -> SampleBatch:
-        return self.extractor.extract_429(batch)
+    read = staticmethod(decode_429)
+    extract = "extract_429"
 
 
 DECODERS: dict[int, type[Decoder]] = {

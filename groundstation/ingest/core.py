@@ -2,9 +2,11 @@
 
 ``Ingest.receive(datagram, arrival_ns, sender)`` runs the whole receive chain for
 one datagram: UDP transfer format (sequence state per sender, gaps, reassembly),
-Chapter 10 packets (checksums, resync), TMATS (configures or reconfigures the
-decommutator when it changes), Time format 1 (RTC to UTC), PCM decommutation,
-calibration and limits. It returns an ``IngestResult`` and never raises on bad input.
+Chapter 10 packets (checksums, resync), then each packet to its channel's decoder
+from the table ``decoders.DECODERS`` (TMATS, time, PCM, MIL-STD-1553, ARINC-429).
+A new TMATS, or the parameter files alone, set the parameters in force
+(``paramdb.active.combine``: files over TMATS) and every channel decoder is
+configured again. It returns an ``IngestResult`` and never raises on bad input.
 
 Damaged packets. A packet whose data checksum fails is decoded like any other
 (TMATS, time, PCM, everything: each decoder checks what it reads) and reported

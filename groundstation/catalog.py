@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from telemetry_formats.paramdb import ParameterDatabase
+from telemetry_formats.paramdb.active import ActiveDatabase
 
 __all__ = ["Catalog", "CatalogEntry", "SelectionError", "GLOB_COST", "glob_prefix"]
 
@@ -56,31 +57,40 @@ class CatalogEntry:
     limits: tuple[float | None, float | None, float | None, float | None]  # crit lo, warn lo, warn hi, crit hi
     kind: str = "real"  # how to show the value: "real", "integer" (counters, discretes) or "enum"
     enum: tuple[tuple[int, str], ...] = ()  # (value, name) when kind is "enum"
+    source: str = "pcm"  # "pcm", "1553" or "429"
+    channel: int | None = None  # its Chapter 10 channel (None: not known)
 
     def as_wire(self) -> dict:
         wire = {"id": self.id, "name": self.name, "units": self.units, "group": self.group,
-                "rate": self.rate_hz, "description": self.description, "limits": list(self.limits), "kind": self.kind}
+                "rate": self.rate_hz, "description": self.description, "limits": list(self.limits), "kind": self.kind,
+                "source": self.source, "channel": self.channel}
         if self.enum:
             wire["enum"] = {str(v): n for v, n in self.enum}
         return wire
 
 
 class Catalog:
-    """Parameters by id, name and group; ``version`` changes when the vehicle is reconfigured."""
+    """Parameters by id, name and group; ``version`` changes when the vehicle is reconfigured.
+
+    PCM and bus parameters side by side, each with its source kind and channel.
+    """
 
     DEFAULT_GROUP = "default"
 
-    def __init__(self, db: ParameterDatabase | None = None, version: int = 0) -> None:
+    def __init__(self, db: ActiveDatabase | ParameterDatabase | None = None, version: int = 0) -> None:
         self.version = version
         self.entries: list[CatalogEntry] = []
         if db is not None:
-            for i, p in enumerate(db.parameters):
+            active = db if isinstance(db, ActiveDatabase) else ActiveDatabase.of(db)
+            for i, p in enumerate(active.parameters):
                 lim = p.limits
+                ch = active.channels[i]
                 self.entries.append(CatalogEntry(
                     id=i, name=p.name, units=p.units, group=p.group or self.DEFAULT_GROUP,
-                    rate_hz=p.nominal_rate(db.frame), description=p.description,
+                    rate_hz=p.nominal_rate(active.frames[i]), description=p.description,
                     limits=(lim.critical_low, lim.warning_low, lim.warning_high, lim.critical_high),
-                    kind=p.display_kind(), enum=p.enum))
+                    kind=p.display_kind(), enum=p.enum,
+                    source=active.kinds[i], channel=None if ch < 0 else ch))
         self._index()
 
     @classmethod
@@ -91,7 +101,8 @@ class Catalog:
                                     group=p.get("group") or cls.DEFAULT_GROUP, rate_hz=p.get("rate"),
                                     description=p.get("description", ""), limits=tuple(p.get("limits", (None,) * 4)),
                                     kind=p.get("kind", "real"),
-                                    enum=tuple((int(v), str(n)) for v, n in (p.get("enum") or {}).items()))
+                                    enum=tuple((int(v), str(n)) for v, n in (p.get("enum") or {}).items()),
+                                    source=p.get("source", "pcm"), channel=p.get("channel"))
                        for p in wire.get("params", [])]
         cat._index()
         return cat

@@ -17,6 +17,7 @@ from .commanding import commanding_from
 from .logs import log_event, setup_logging
 from .server.start import start_station
 from .server.station import StationConfig
+from .simulator.buses import VEHICLE_ICD_FILE
 from .simulator.flight import Spike
 from .simulator.runner import SimulatorRunner
 from .simulator.vehicle import MAX_BIT_RATE, MIN_BIT_RATE, Vehicle
@@ -284,6 +285,8 @@ def add_run_commands(sub) -> None:
 
 def _demo_args(a: argparse.Namespace) -> argparse.Namespace:
     a.open_role = "director"
+    if not a.params:  # the simulator's bus ICD: PCM (from the TMATS), 1553 and ARINC-429 with no flags
+        a.params = [str(VEHICLE_ICD_FILE)]
     if not a.record and not a.no_record:
         a.record = "recordings"  # the demo records by default
     if a.udp == host_port("127.0.0.1:5510"):

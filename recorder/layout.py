@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from telemetry_formats.ch10.packet import STATUS_NAMES
+from telemetry_formats.paramdb.active import ActiveDatabase
 
 __all__ = [
     "FORMAT",
@@ -243,15 +244,19 @@ class SegmentLayout:
 
     @classmethod
     def from_database(cls, db, *, version: int = 0, source: str = "", channel_id: int = -1) -> "SegmentLayout":
-        frame = db.frame
-        params = list(db.parameters)
+        """From a ``ParameterDatabase`` (one PCM link) or an ``ActiveDatabase`` (every source): a rate
+        group holds parameters of one source sampled together (a PCM link's slots with the same
+        timing; the parameters of one 1553 message; of one ARINC-429 label)."""
+        active = db if isinstance(db, ActiveDatabase) else ActiveDatabase.of(db)
+        params = list(active.parameters)
+        frames = active.frames
         keys: dict[tuple, list[int]] = {}
         for i, p in enumerate(params):
-            keys.setdefault(_group_key(p, frame), []).append(i)
+            keys.setdefault((active.time_keys[i], _group_key(p, frames[i])), []).append(i)
 
         def rate_of(members: list[int]) -> float:
-            r = params[members[0]].nominal_rate(frame)
-            return r if r is not None else params[members[0]].samples_per_minor(frame)
+            r = params[members[0]].nominal_rate(frames[members[0]])
+            return r if r is not None else params[members[0]].samples_per_minor(frames[members[0]])
 
         order = sorted(keys.items(), key=lambda kv: (-rate_of(kv[1]), kv[1][0]))
         groups = []
@@ -262,8 +267,9 @@ class SegmentLayout:
         starts = [0]
         attrs_per_group = []
         rate_group_name = [""] * n
-        for g, ((fp, fi, _), members) in enumerate(order):
+        for g, ((_, (fp, fi, _)), members) in enumerate(order):
             name = f"rate_{g:02d}"
+            frame = frames[members[0]]
             offs = np.array([_slot_offsets_ns(params[i], frame)[0] for i in members], np.int64)
             bits = max(params[i].bit_width(frame) for i in members)
             f32 = all(float32_holds(params[i], frame) for i in members)
@@ -286,10 +292,12 @@ class SegmentLayout:
                 "calibration": [_calibration_json(p.calibration) for p in ps],
                 "limits": np.stack([p.limits.as_array() for p in ps]),
                 "limits_columns": list(LIMIT_COLUMNS),
-                "word_position": [_word_position(p, frame) for p in ps],
+                "word_position": [active.location(i) or _word_position(params[i], frame) for i in members],
                 "word": np.array([p.fragments[0].word for p in ps], np.int32),
                 "id": np.array(members, np.int32),
                 "time_offset_ns": offs - offs[0],
+                "source": [active.kinds[i] for i in members],
+                "channel": np.array([active.channels[i] for i in members], np.int32),
             })
         catalog = {
             "name": [p.name for p in params],
@@ -299,8 +307,10 @@ class SegmentLayout:
             "units": [p.units for p in params],
             "group": [p.group for p in params],
             "description": [p.description for p in params],
-            "rate_hz": np.array([np.nan if p.nominal_rate(frame) is None else p.nominal_rate(frame)
-                                 for p in params], np.float64),
+            "rate_hz": np.array([np.nan if p.nominal_rate(f) is None else p.nominal_rate(f)
+                                 for p, f in zip(params, frames)], np.float64),
+            "source": list(active.kinds),
+            "channel": np.array(active.channels, np.int32),
         }
         return cls(
             config_version=int(version), config_source=str(source), channel_id=int(channel_id),

@@ -248,7 +248,8 @@ def test_as_wire(catalog) -> None:
     aoa = w["params"][catalog.by_name["AOA"].id]
     assert aoa == {"id": catalog.by_name["AOA"].id, "name": "AOA", "units": "deg", "group": "air data",
                    "rate": pytest.approx(1e6 / 1040), "description": "angle of attack",
-                   "limits": [-8.0, -5.0, 15.0, 20.0], "kind": "real"}
+                   "limits": [-8.0, -5.0, 15.0, 20.0], "kind": "real",
+                   "source": "pcm", "channel": None}
 
 
 def test_counters_discretes_and_enumerations_say_how_they_are_shown() -> None:

@@ -41,7 +41,8 @@ def test_two_consoles_at_two_rates_see_true_engineering_values():
                 cat = await fast.catalog()
                 await slow.catalog()
                 ok = await fast.subscribe(20, names=["ALT", "IAS", "EGT"], globs=["*_RATE"])
-                assert ok["type"] == "subscribed" and len(ok["ids"]) == 6
+                # (*_RATE: the three PCM rates and the TMATS B-group's ADC_ALT_RATE on the 1553 bus)
+                assert ok["type"] == "subscribed" and len(ok["ids"]) == 3 + sum(n.endswith("_RATE") for n in cat)
                 ok2 = await slow.subscribe(2, groups=["air data"])
                 assert ok2["type"] == "subscribed"
                 got_fast, got_slow = await asyncio.gather(fast.collect(2.0), slow.collect(2.0))
@@ -193,7 +194,9 @@ def test_link_lost_and_back_health_and_metrics():
             m = await c.until(lambda m: m["type"] == "link", 3)
             assert m["state"] == "OK" and "back" in m["reason"]
             health = json.loads(urllib.request.urlopen(srv.http_url + "/healthz").read())
-            assert health["link"]["state"] == "OK" and health["configured"]["parameters"] == 29
+            # 29 PCM parameters and the bus measurands the TMATS B-groups define (the simulator's ICD)
+            from groundstation.simulator.buses import vehicle_icd
+            assert health["link"]["state"] == "OK" and health["configured"]["parameters"] == 29 + len(vehicle_icd())
             metrics = urllib.request.urlopen(srv.http_url + "/metrics").read().decode()
             assert "gs_datagrams_total" in metrics and "gs_consoles 1.0" in metrics
             await sim.stop()

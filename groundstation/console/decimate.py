@@ -5,6 +5,12 @@
 of a rate tier and hands out the interval's min/max/last/count, so a one-sample
 spike survives any decimation. ``Latest`` keeps the newest value of every
 parameter for snapshots.
+
+Invalid samples (a bus word whose SSM says no computed data, a 1553 message with
+error bits) arrive as ``eu`` NaN with limit state 0. min and max skip them
+(``fmin``/``fmax``); ``count`` counts every sample, valid or not; ``last`` is the
+last sample's value, NaN when it was invalid. An interval with only invalid samples
+shows min, max and last NaN with its count: "samples came, none had a value".
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ def summarize(batch: SampleBatch) -> Summary:
     worst_idx = (m - 1) - np.maximum.reduceat(key, starts) % m
     return Summary(
         ids=p[starts],
-        min=np.minimum.reduceat(eu, starts),
-        max=np.maximum.reduceat(eu, starts),
+        min=np.fmin.reduceat(eu, starts),
+        max=np.fmax.reduceat(eu, starts),
         last=eu[ends],
         last_t=batch.t_ns[order][ends],
         count=np.diff(np.concatenate((starts, [len(p)]))),
@@ -77,8 +83,8 @@ class Accumulator:
 
     def add(self, s: Summary) -> None:
         i = s.ids
-        self.min[i] = np.minimum(self.min[i], s.min)
-        self.max[i] = np.maximum(self.max[i], s.max)
+        self.min[i] = np.fmin(self.min[i], s.min)
+        self.max[i] = np.fmax(self.max[i], s.max)
         self.last[i] = s.last
         self.last_t[i] = s.last_t
         self.count[i] += s.count
@@ -91,6 +97,10 @@ class Accumulator:
         out.n = self.n
         out.min, out.max, out.last, out.last_t, out.count, out.limit = (
             self.min, self.max, self.last, self.last_t, self.count, self.limit)
+        empty = out.min > out.max  # no valid sample in the interval: min/max NaN, not +-inf
+        if empty.any():
+            out.min[empty] = np.nan
+            out.max[empty] = np.nan
         self._reset()
         return out
 

@@ -162,7 +162,7 @@ def _int(msg: dict[str, Any], key: str, *, required: bool = True, lo: int | None
     return v
 
 
-_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill"}
+_TYPES = {"subscribe", "unsubscribe", "ack", "ping", "snapshot", "backfill", "bus_monitor"}
 
 
 def decode_client_message(data: bytes | str) -> dict[str, Any]:
@@ -209,3 +209,8 @@ def _fields(kind: str, msg: dict[str, Any], out: dict[str, Any]) -> None:
     elif kind == "backfill":
         out["sub"] = _int(msg, "sub", lo=0)
         out["since_ns"] = _int(msg, "since_ns", lo=0)
+    elif kind == "bus_monitor":
+        on = msg.get("on", True)
+        if not isinstance(on, bool):
+            raise ProtocolError("bad_field", "'on' must be true or false", field="on")
+        out["on"] = on

@@ -80,6 +80,7 @@ class ConsoleSession:
         self.subs: dict[int, Subscription] = {}
         self._next_sub = 1
         self.errors = 0
+        self.bus_monitor = False  # send the 1 Hz bus monitor snapshots (``bus_monitor`` message)
         self.closed = False  # after close(): messages are ignored, nothing is attached again
 
     # -- sending --------------------------------------------------------------
@@ -109,6 +110,11 @@ class ConsoleSession:
             self.errors += 1
             req_id = exc.request_id if exc.request_id is not None else req_id
             self.send({"type": "error", "id": req_id, "code": exc.code, "message": str(exc), **exc.extra}, now_ns)
+
+    def _on_bus_monitor(self, msg: dict, now_ns: int) -> None:
+        """Start (``on``) or stop the 1 Hz ``bus_monitor`` snapshots to this console."""
+        self.bus_monitor = msg["on"]
+        self.send({"type": "bus_monitor_ok", "id": msg["id"], "on": self.bus_monitor}, now_ns)
 
     def _on_ping(self, msg: dict, now_ns: int) -> None:
         self.send({"type": "pong", "id": msg["id"], "server_ns": now_ns}, now_ns)

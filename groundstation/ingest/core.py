@@ -2,9 +2,11 @@
 
 ``Ingest.receive(datagram, arrival_ns, sender)`` runs the whole receive chain for
 one datagram: UDP transfer format (sequence state per sender, gaps, reassembly),
-Chapter 10 packets (checksums, resync), TMATS (configures or reconfigures the
-decommutator when it changes), Time format 1 (RTC to UTC), PCM decommutation,
-calibration and limits. It returns an ``IngestResult`` and never raises on bad input.
+Chapter 10 packets (checksums, resync), then each packet to its channel's decoder
+from the table ``decoders.DECODERS`` (TMATS, time, PCM, MIL-STD-1553, ARINC-429).
+A new TMATS, or the parameter files alone, set the parameters in force
+(``paramdb.active.combine``: files over TMATS) and every channel decoder is
+configured again. It returns an ``IngestResult`` and never raises on bad input.
 
 Damaged packets. A packet whose data checksum fails is decoded like any other
 (TMATS, time, PCM, everything: each decoder checks what it reads) and reported
@@ -16,23 +18,24 @@ are truncated packets and packets with unusable headers or lengths
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from telemetry_formats.ch10.header import HEADER_SIZE, HeaderError, parse_header
 from telemetry_formats.ch10.packet import STATUS_HEADER, STATUS_TRUNCATED, Packet
 from telemetry_formats.ch10.pcm import DATA_TYPE_PCM_F1
 from telemetry_formats.ch10.reader import DecodeError, PacketReader
 from telemetry_formats.ch10.replay_marker import MARKER_KEY, packet_marker
-from telemetry_formats.ch10.time import DATA_TYPE_TIME_F1, RtcCorrelator, TimeDataError, parse_time_f1
-from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS, parse_tmats_packet
+from telemetry_formats.ch10.time import RtcCorrelator
+from telemetry_formats.ch10.tmats_packet import DATA_TYPE_TMATS
 from telemetry_formats.ch10.udp import DatagramError, PacketReceived, PartialDropped, SequenceGap
-from telemetry_formats.decom import Decommutator, SampleBatch
-from telemetry_formats.paramdb import ConfigError, ParameterDatabase, from_tmats
-from telemetry_formats.tmats import parse_tmats, unclean_reason
+from telemetry_formats.decom import SampleBatch
+from telemetry_formats.paramdb import MissionDatabase, ParameterDatabase
+from telemetry_formats.paramdb.active import ActiveDatabase, combine
+from telemetry_formats.paramdb.mission import PcmSource, Source
+from telemetry_formats.tmats import Tmats
 
+from .decoders import DECODERS, Decoder, Setup, TmatsSeen
 from .senders import DEFAULT_MAX_SENDERS, SenderNote, SenderTable
 
 __all__ = ["Ingest", "IngestResult", "IngestStats", "IngestError", "ReceivedSpan", "Configuration", "REPLAY_KEY",
@@ -40,7 +43,7 @@ __all__ = ["Ingest", "IngestResult", "IngestStats", "IngestError", "ReceivedSpan
 
 # Reason classes of IngestError.kind (bounded: /metrics labels decode errors by them).
 ERROR_REASONS = ("udp", "udp_partial", "sequence_gap", "header", "truncated", "length", "data_checksum",
-                 "tmats", "time", "pcm")
+                 "tmats", "time", "pcm", "1553", "429")
 _SYNC = b"\x25\xeb"
 
 
@@ -83,10 +86,13 @@ REPLAY_KEY = MARKER_KEY  # `groundstation replay` marks its stream with this JSO
 
 @dataclass
 class Configuration:
-    """The active decommutation setup: which channel, from where, with what database."""
+    """The parameters in force: every source in one id space (``db``), from where, which version.
+
+    ``channel_id`` is the first PCM link's channel (-1 without PCM); ``db.channels`` has every parameter's.
+    """
 
     channel_id: int
-    db: ParameterDatabase
+    db: ActiveDatabase
     source: str  # "TMATS" or the parameter file path
     version: int
     problems: list[str] = field(default_factory=list)
@@ -103,6 +109,9 @@ class IngestStats:
     time_packets: int = 0
     tmats_packets: int = 0
     pcm_packets: int = 0
+    mil1553_packets: int = 0
+    arinc429_packets: int = 0
+    other_packets: int = 0  # packets of data types whose decoder names no counter of its own
     frames: int = 0
     samples: int = 0
     unconfigured_packets: int = 0
@@ -130,11 +139,13 @@ class IngestResult:
 
 
 class Ingest:
-    """Decode one vehicle's stream. ``params`` overrides the TMATS database.
+    """Decode one vehicle's stream: every channel through its data type's decoder (``decoders.DECODERS``).
 
-    ``channel_id`` selects the PCM channel to decommutate (default: the first
-    PCM channel the TMATS describes, or the first PCM packet seen with
-    ``params``). ``year`` gives day-of-year time packets their year (default:
+    ``params`` (a ``MissionDatabase``, or one PCM ``ParameterDatabase``) comes before the
+    stream's TMATS (``paramdb.active.combine``). ``channel_id`` selects the one PCM
+    channel to decommutate (default: every PCM link the TMATS describes) and the
+    channel a parameter file's PCM link with no channel is bound to (default: the
+    TMATS's first PCM channel, or the first PCM packet seen). ``year`` gives day-of-year time packets their year (default:
     the year of the arrival time). ``strict_checksums`` refuses packets whose
     data checksum fails (they are still archived). ``max_senders`` bounds the
     UDP senders whose sequence state is kept (``SenderTable``).
@@ -143,13 +154,15 @@ class Ingest:
     def __init__(
         self,
         *,
-        params: ParameterDatabase | None = None,
+        params: MissionDatabase | ParameterDatabase | None = None,
         channel_id: int | None = None,
         year: int | None = None,
         on_log: Callable[[str, dict], None] | None = None,
         strict_checksums: bool = False,
         max_senders: int = DEFAULT_MAX_SENDERS,
     ) -> None:
+        if isinstance(params, ParameterDatabase):
+            params = MissionDatabase(pcm=[PcmSource(Source("pcm", None, params.source), params)])
         self.params = params
         self.channel_id = channel_id
         self.year = year
@@ -158,10 +171,12 @@ class Ingest:
         self.clock = RtcCorrelator()
         self.stats = IngestStats()
         self.config: Configuration | None = None
-        self.decom: Decommutator | None = None
-        self._tmats_digest: bytes | None = None
         self._version = 0
         self._log = on_log or (lambda event, fields: None)
+        self._setup = Setup(None, self.to_utc_ns, self.clock, year, self._log)
+        self.decoders: dict[tuple[int, int], Decoder] = {}  # (channel, data type) -> its decoder
+        self._tmats_seen: Tmats | None = None
+        self._bind: int | None = None  # the channel a parameter file's unbound PCM link is decoded on
 
     def to_utc_ns(self, rtc):
         """RTC counts to UTC ns: from time packets once seen, before that from arrival times (``RtcCorrelator``)."""
@@ -239,94 +254,83 @@ class Ingest:
                     continue
             res.packets.append(ev)
             self.clock.provisional(ev.header.rtc, arrival_ns)
-            if dt == DATA_TYPE_TMATS:
-                self._tmats(ev, res)
-            elif dt == DATA_TYPE_TIME_F1:
-                self._time(ev, arrival_ns, res)
-            elif dt == DATA_TYPE_PCM_F1:
-                self._pcm(ev, res)
+            self._decode(ev, arrival_ns, res)
 
-    def _tmats(self, p: Packet, res: IngestResult) -> None:
-        self.stats.tmats_packets += 1
-        digest = hashlib.sha1(bytes(p.body[4:])).digest()
-        if digest == self._tmats_digest:
-            return
-        # The digest is remembered only once the TMATS is used: a damaged copy between two good
-        # ones must not make the good one look new (a needless reconfiguration clears alarms).
-        try:
-            text = parse_tmats_packet(p.body).text
-            tmats = parse_tmats(text)
-        except ValueError as exc:
-            self._tmats_error(res, f"offset {p.offset}: undecodable TMATS: {exc}")
-            return
-        damage: list[str] = []
-        if p.checksum_error is not None:
-            unclean = unclean_reason(text, tmats)
-            if unclean is not None:
-                self._tmats_error(res, f"offset {p.offset}: TMATS with a bad data checksum not used: {unclean}")
+    def _decoder(self, channel_id: int, data_type: int) -> Decoder | None:
+        """The channel's decoder (made on its first packet), None for a data type nothing decodes."""
+        key = (channel_id, data_type)
+        dec = self.decoders.get(key)
+        if dec is None:
+            cls = DECODERS.get(data_type)
+            if cls is None:
+                return None
+            dec = self.decoders[key] = cls(channel_id, self._setup)
+        return dec
+
+    def _unbound_pcm(self) -> bool:
+        """A parameter file's PCM link waits for its channel (``channel_id`` or the first PCM channel seen)."""
+        return self.params is not None and self._bind is None and any(s.source.channel is None
+                                                                       for s in self.params.pcm)
+
+    def _before(self, p: Packet, res: IngestResult) -> None:
+        """Parameter files alone configure on the first packet (with a PCM link to bind: on its channel's)."""
+        if self.params is None or self.config is not None or p.data_type == DATA_TYPE_TMATS:
+            return  # (a TMATS configures when it is decoded)
+        if self._unbound_pcm():
+            if p.data_type != DATA_TYPE_PCM_F1 or self.channel_id not in (None, p.channel_id):
                 return
-            damage = [f"the TMATS packet's data checksum failed ({p.checksum_error}); its text parses cleanly "
-                      "and is used"]
-        if self.params is not None:
-            self._tmats_digest = digest
-            self._log("tmats_ignored", {"reason": "a parameter file is in use"})
-            return
-        channel = self.channel_id
-        if channel is None:
-            pcm = [c.channel_id for c in tmats.channels if c.channel_type == "PCMIN" and c.channel_id is not None]
-            channel = pcm[0] if pcm else None
-        if channel is None:
-            self._tmats_error(res, "TMATS describes no PCM channel")
-            return
-        try:
-            db, problems = from_tmats(tmats, channel)
-        except ConfigError as exc:
-            self._tmats_error(res, f"TMATS: {exc}")
-            return
-        self._tmats_digest = digest
-        self._configure(channel, db, "TMATS", damage + problems, res)
+            self._bind = p.channel_id
+        self._configure(self.params.pcm[0].db.source if self.params.pcm else "parameter files", [], res)
 
-    def _tmats_error(self, res: IngestResult, reason: str) -> None:
-        self.stats.decode_errors += 1
-        res.errors.append(IngestError(reason, "tmats"))
+    def _decode(self, p: Packet, arrival_ns: int, res: IngestResult) -> None:
+        self._before(p, res)
+        dec = self._decoder(p.channel_id, p.data_type)
+        if dec is None:
+            return
+        stat = getattr(dec, "stat", "other_packets")
+        setattr(self.stats, stat, getattr(self.stats, stat, 0) + 1)
+        out = dec.decode(p, arrival_ns)
+        for kind, text in out.errors:
+            self.stats.decode_errors += 1
+            res.errors.append(IngestError(text, kind))
+        if out.unconfigured and self.config is None:
+            self.stats.unconfigured_packets += 1
+        self.stats.frames += out.frames
+        res.frames += out.frames
+        for batch in out.samples:
+            self.stats.samples += len(batch)
+            res.samples.append(batch)
+        if out.tmats is not None:
+            self._tmats(out.tmats, res)
 
-    def _configure(self, channel: int, db: ParameterDatabase, source: str, problems: list[str],
-                   res: IngestResult) -> None:
+    def _tmats(self, seen: TmatsSeen, res: IngestResult) -> None:
+        """A new TMATS: the parameters in force again, parameter files first (``paramdb.active.combine``)."""
+        self._tmats_seen = seen.tmats
+        if self._unbound_pcm():
+            pcm = [c.channel_id for c in seen.tmats.channels if c.channel_type == "PCMIN" and c.channel_id is not None]
+            self._bind = self.channel_id if self.channel_id is not None else (pcm[0] if pcm else None)
+        source = "TMATS" if self.params is None else "parameter files + TMATS"
+        self._configure(source, list(seen.damage), res)
+
+    def _configure(self, source: str, problems: list[str], res: IngestResult) -> None:
+        db, more = combine(self.params, self._tmats_seen, pcm_channel=self.channel_id, bind_pcm=self._bind)
         self._version += 1
-        self.config = Configuration(channel, db, source, self._version, problems)
-        self.decom = Decommutator(db, clock=self.to_utc_ns)
+        channel = min((c for c in db.pcm if c >= 0), default=-1)
+        self.config = Configuration(channel, db, source, self._version, problems + more)
+        self._setup.db = db
+        for dec in self.decoders.values():
+            dec.configure(self._setup)
         res.configured, res.configured_at = self.config, len(res.samples)
-        self._log("configured", {"channel": channel, "source": source, "parameters": len(db.parameters),
-                                 "bit_rate": db.frame.bit_rate, "version": self._version})
+        self._log("configured", {"channel": channel, "channels": sorted(set(db.channels)), "source": source,
+                                 "parameters": len(db.parameters), "bit_rate": db.frame.bit_rate,
+                                 "version": self._version})
 
-    def _time(self, p: Packet, arrival_ns: int, res: IngestResult) -> None:
-        self.stats.time_packets += 1
-        try:
-            tf = parse_time_f1(p)
-            year = tf.year or self.year or datetime.fromtimestamp(arrival_ns / 1e9, tz=timezone.utc).year
-            utc = tf.utc_ns(year)
-        except (TimeDataError, ValueError, TypeError) as exc:
-            self.stats.decode_errors += 1
-            res.errors.append(IngestError(f"offset {p.offset}: bad time packet: {exc}", "time"))
-            return
-        if self.clock.observe(p.header.rtc, utc):
-            self._log("time_jump", {"error_ns": self.clock.last_error_ns})
-
-    def _pcm(self, p: Packet, res: IngestResult) -> None:
-        self.stats.pcm_packets += 1
-        if self.decom is None and self.params is not None:
-            if self.channel_id in (None, p.channel_id):
-                self._configure(p.channel_id, self.params, self.params.source or "parameter file", [], res)
-        if self.decom is None or p.channel_id != self.config.channel_id:
-            if self.decom is None:
-                self.stats.unconfigured_packets += 1
-            return
-        out = self.decom.feed(p)
-        for e in out.errors:
-            self.stats.decode_errors += 1
-            res.errors.append(IngestError(str(e), "pcm"))
-        self.stats.frames += len(out.frames)
-        res.frames += len(out.frames)
-        if len(out.samples):
-            self.stats.samples += len(out.samples)
-            res.samples.append(out.samples)
+    def bus_monitor(self) -> dict:
+        """Every 1553 message and ARINC-429 label seen on any channel (``BusMonitor.snapshot`` rows, merged)."""
+        out: dict[str, list] = {"mil1553": [], "arinc429": [], "undecoded": []}
+        for _, dec in sorted(self.decoders.items()):
+            monitor = getattr(dec, "monitor", None)
+            if monitor is not None:
+                for kind, rows in monitor.snapshot().items():
+                    out[kind] += rows
+        return out

@@ -96,7 +96,8 @@ class GroundStation:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.ingest = Ingest(params=config.params, channel_id=config.channel_id,
+        self.ingest = Ingest(params=config.mission if config.mission is not None else config.params,
+                             channel_id=config.channel_id,
                              on_log=lambda ev, f: log_throttled(ev, ev, logging.INFO, **f),
                              strict_checksums=config.strict_checksums)
         self.notices = IngestNotices(strict_checksums=config.strict_checksums)
@@ -124,6 +125,7 @@ class GroundStation:
         self.started_ns = now_ns()
         self._lost_seen = 0
         self._replay_seen_ns = 0
+        self._bus_monitor_sent_ns = 0
         self._last_housekeeping: float | None = None
         self.origin_policy = OriginPolicy(config.origins or [])
         self.verifier = TokenVerifier(config.secret) if config.secret else None
@@ -152,8 +154,8 @@ class GroundStation:
         if res.configured is not None:
             cfg = res.configured
             self.hub.set_catalog(Catalog(cfg.db, cfg.version), arrival_ns)
-            log_event("catalog", channel=cfg.channel_id, source=cfg.source, parameters=len(cfg.db.parameters),
-                      problems=cfg.problems[:10])
+            log_event("catalog", channel=cfg.channel_id, channels=sorted(set(cfg.db.channels)), source=cfg.source,
+                      parameters=len(cfg.db.parameters), problems=cfg.problems[:10])
         for batch in res.samples:
             self.hub.on_samples(batch, arrival_ns)
             m.samples.inc(len(batch))
@@ -215,6 +217,18 @@ class GroundStation:
                       last=self.udp_sources.last_refused)
             self._refused_seen = self.udp_sources.refused
         self.console_housekeeping(now)
+        if now - self._bus_monitor_sent_ns >= 1_000_000_000:
+            self._bus_monitor_sent_ns = now
+            self.send_bus_monitor(now)
+
+    def send_bus_monitor(self, now: int) -> None:
+        """The bus monitor snapshot, once a second, to the consoles that asked for it."""
+        watching = [s for s in self.hub.sessions.values() if s.bus_monitor]
+        if not watching:
+            return
+        message = {"type": "bus_monitor", "t": now, **self.ingest.bus_monitor()}
+        for s in watching:
+            s.send(message, now)
 
     def console_housekeeping(self, now: int) -> None:
         """Console metrics, closing consoles whose token expired, the rate-limited logs' summaries."""
@@ -301,8 +315,13 @@ class GroundStation:
             "status": "ok",
             "uptime_s": round((now_ns() - self.started_ns) / 1e9, 3),
             "link": self.link.status.as_dict(),
-            "configured": None if cfg is None else {"channel": cfg.channel_id, "source": cfg.source,
-                                                   "parameters": len(cfg.db.parameters), "version": cfg.version},
+            "configured": None if cfg is None else {
+                "channel": cfg.channel_id, "source": cfg.source, "parameters": len(cfg.db.parameters),
+                "version": cfg.version, "channels": {
+                    "pcm": sorted(c for c in cfg.db.pcm if c >= 0),  # PCM links decoded (with parameters or not)
+                    **{kind: sorted({c for k, c in zip(cfg.db.kinds, cfg.db.channels) if k == kind})
+                       for kind in ("1553", "429")}}},  # bus channels with parameters (all are monitored)
+            "bus_monitor": self.ingest.bus_monitor(),
             "consoles": len(self.hub.sessions),
             "connections": {"open": self.connection_limiter.total, "max": self.config.max_connections or None,
                             "refused": self.connection_limiter.refused},

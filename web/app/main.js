@@ -2,6 +2,7 @@
 // subscription in step, and draws on animation frames.
 import { AlarmBanner } from "./alarms.js";
 import { AlertStrip } from "./alerts.js";
+import { BusMonitorPanel } from "./busmonitor.js";
 import { ParamBrowser } from "./browser.js";
 import { Charts } from "./charts.js";
 import { PROTOCOL_VERSION } from "./codec.js";
@@ -43,6 +44,7 @@ $("#live").addEventListener("click", () => charts.live());
 const commandStrip = new CommandStrip($("#cmd-strip"));
 const alertStrip = new AlertStrip($("#alerts"), store);
 const signin = new SignIn(() => conn.start());
+const busMonitor = new BusMonitorPanel($("#busmon"), { onToggle: (on) => conn.send({ type: "bus_monitor", on }) });
 // the position goes in the handshake: a new one takes a reconnect (which resumes with backfill)
 const position = new PositionField($(".top"), () => tokenUser(auth.token()) || store.hello?.user || "operator",
   () => { if (!conn.stopped) { conn.stop(); conn.start(); } });
@@ -160,6 +162,10 @@ function onMessage(m) {
       commandStrip.reset(m);
       mountCommands(m);
       subscribe();
+      if (busMonitor.open) conn.send({ type: "bus_monitor", on: true });
+      break;
+    case "bus_monitor":
+      busMonitor.apply(m);
       break;
     case "command":
     case "authority":

@@ -18,7 +18,7 @@ def sample_dir() -> Path:
 
 def recording_time_problems(folder: Path) -> list[str]:
     """Every ``rates/*/time`` dataset under ``folder`` whose times do not strictly increase, every row
-    with no value at all, and every rate group whose segments overlap in time (one line each)."""
+    with no value at all (in PCM groups), and every rate group whose segments overlap in time (one line each)."""
     import h5py
     import numpy as np
 
@@ -36,7 +36,12 @@ def recording_time_problems(folder: Path) -> list[str]:
                     i = int(np.argmax(np.diff(t) <= 0))
                     problems.append(f"{path.name} rates/{name}/time: row {i + 1} at {t[i + 1]} after {t[i]}")
                 v = g["values"][:]
-                if v.size and v.dtype.kind == "f" and np.isnan(v).all(axis=1).any():
+                sources = {x.decode() if isinstance(x, bytes) else str(x)
+                           for x in np.atleast_1d(g.attrs.get("source", g["values"].attrs.get("source", ["pcm"])))}
+                # A bus group has a row per message (or ARINC word) that came: a row of NaN there is a
+                # message whose every value was invalid (SSM no computed data, block status errors).
+                bus_group = bool(sources) and "pcm" not in sources
+                if v.size and v.dtype.kind == "f" and not bus_group and np.isnan(v).all(axis=1).any():
                     problems.append(f"{path.name} rates/{name}: {int(np.isnan(v).all(axis=1).sum())} empty rows")
                 if len(t):
                     for p in g["param"].asstr()[:]:

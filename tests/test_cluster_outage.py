@@ -45,8 +45,9 @@ async def _seen(peer, pred, timeout: float = 30) -> None:
 
 
 def _events(messages: list[dict], kinds: tuple[str, ...]) -> list[str]:
-    """The events as canonical strings (equal dicts compare equal), in arrival order."""
-    return [json.dumps(m, sort_keys=True, default=str) for m in messages if m.get("type") in kinds]
+    """The events as canonical strings without the per-console ``seq``, in arrival order."""
+    return [json.dumps({k: v for k, v in m.items() if k != "seq"}, sort_keys=True, default=str)
+            for m in messages if m.get("type") in kinds]
 
 
 def _assert_once_in_order(edge: list[str], ingest: list[str], must: list[str]) -> None:
@@ -92,7 +93,7 @@ def test_alarms_acknowledgements_and_commands_during_a_redis_outage_reach_every_
                     t.cancel()
             kinds = ("alarm",)
             during = _events(outage, kinds)
-            assert any('"acknowledged"' in e for e in during) and any('"raised"' in e for e in during), during
+            assert len(during) >= 2 and any('"acknowledged_by": "ian"' in e for e in during), during
             ingest_alarms = _events(ing.messages, kinds)
             for con in edge_cons:
                 _assert_once_in_order(_events(con.messages, kinds), ingest_alarms, during)
@@ -110,7 +111,7 @@ def test_alarms_acknowledgements_and_commands_during_a_redis_outage_reach_every_
 def test_an_edge_killed_and_restarted_resumes_from_its_stream_position():
     async def main():
         async with cluster(1, vehicle=SPIKES) as c:
-            con = await Console.connect(c.edges[0].ws_url)
+            con = await Console.connect(c.edges[0].ws_url, open_timeout=30)
             await con.until(lambda m: m["type"] == "alarm", timeout=30)
             await asyncio.sleep(0.5)
             client = c.redis.client()

@@ -32,13 +32,13 @@ def test_governor_steps_down_while_over_budget_and_up_after_catching_up() -> Non
         if (lv := g.observe(400 * MS, t)) is not None:
             levels.append(lv)
     assert levels == [1, 2, 3]  # one step per hold interval, never a burst
-    assert g.observe(120 * MS, t + 50 * MS) is None  # under budget but not caught up: stays
+    assert g.observe(30 * MS, t + 10 * MS) is None  # one quick write: the smoothed age is still over
     ups, t = [], t + 50 * MS
     for _ in range(200):  # 10 s at 10 ms
         t += 50 * MS
         if (lv := g.observe(10 * MS, t)) is not None:
             ups.append(lv)
-    assert ups == [2, 1, 0]
+    assert ups[-3:] == [2, 1, 0] and all(a - b == 1 for a, b in zip(ups[1:], ups[2:]))
     assert g.level == 0
 
 
@@ -94,3 +94,27 @@ def test_a_new_subscription_of_a_shed_console_starts_at_the_shed_rate_and_budget
     quiet.receive(encode(1, {"type": "subscribe", "id": 1, "rate": 20, "names": ["ALT"]}), T0)
     _, out = _age_ticks(hub, quiet, [5000] * 30, T0, cat.by_name["ALT"].id)
     assert not [m for m in out if m["type"] == "rate_limited"] and quiet.subs[1].rate == 20
+
+
+def test_live_a_console_over_its_age_budget_is_told_and_gets_the_lower_rate() -> None:
+    """A real server whose age budget (1 ms) every console exceeds: it steps the console down."""
+    import asyncio
+
+    from tests.live import Console, Sim, server
+
+    async def main():
+        with server("--console-age-budget", "0.001") as srv:
+            sim = Sim(srv.udp_port).start()
+            try:
+                con = await Console.connect(srv.ws_url, open_timeout=30)
+                await con.catalog()
+                assert (await con.subscribe(20, names=["ALT", "IAS"]))["type"] == "subscribed"
+                limited = await con.until(lambda m: m["type"] == "rate_limited", timeout=20)
+                assert limited["level"] == 1 and limited["subs"] == [{"sub": 1, "rate": 10, "requested": 20}]
+                assert limited["budget_ms"] == 1 and limited["age_ms"] > 1
+                data = await con.until(lambda m: m["type"] == "data" and m["rate"] < 20, timeout=10)
+                assert data["group"] and len(data["ids"])
+            finally:
+                await sim.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90))

@@ -122,7 +122,7 @@ class ConsoleSession:
                 sub.rate = rate
                 self.hub.attach(self, sub)
         g = self.governor
-        age_ms, budget_ms = round(g.last_age_ns / 1e6, 1), round(g.budget_s * 1e3)
+        age_ms, budget_ms = round(max(g.age_ns, 0) / 1e6, 1), round(g.budget_s * 1e3, 3)
         reason = (f"data age {age_ms:g} ms over the {budget_ms} ms budget: fewer updates, newest values first"
                   if level else f"caught up (data age {age_ms:g} ms): the requested rates again")
         self.send({"type": "rate_limited", "level": level, "reason": reason, "age_ms": age_ms, "budget_ms": budget_ms,

@@ -4,9 +4,10 @@ Under overload the server keeps its tick rate and data ages: a console at 20 Hz
 gets every bundle, later and later. A ``RateGovernor`` watches one console's data
 age (send time minus the newest sample's arrival time, both the server's clock) and
 decides its rate level: level ``k`` halves every subscription's requested rate ``k``
-times (20 -> 10 -> 5 -> 2 -> 1 Hz), never below 1 Hz. It steps down when the age stays
-over the budget and back up when the console has caught up (age under a quarter of
-the budget) for ``recover_s``. The coarser tier's min/max/count cover every sample,
+times (20 -> 10 -> 5 -> 2 -> 1 Hz), never below 1 Hz. It steps down when the smoothed
+age (an exponential average, so one late write does not count) stays over the budget
+for ``hold_s``, and back up when the console has caught up (smoothed age under a
+quarter of the budget) for ``recover_s``. The coarser tier's min/max/count cover every sample,
 so no spike is hidden. The session applies the level and tells its console.
 """
 
@@ -36,8 +37,10 @@ class RateGovernor:
     hold_s: float = 0.5  # over budget this long before the next step down
     recover_s: float = 2.0  # caught up this long before a step up
     max_level: int = 5
+    smoothing: float = 0.3  # weight of the newest age in the average
     level: int = 0
     last_age_ns: int = 0
+    age_ns: float = -1.0  # the smoothed age (-1: nothing seen yet)
     _over_since: int | None = None
     _under_since: int | None = None
 
@@ -45,6 +48,8 @@ class RateGovernor:
         self.last_age_ns = age_ns
         if self.budget_s <= 0:
             return None
+        self.age_ns = age_ns if self.age_ns < 0 else self.age_ns + self.smoothing * (age_ns - self.age_ns)
+        age_ns = int(self.age_ns)
         budget = int(self.budget_s * 1e9)
         if age_ns > budget:
             self._under_since = None

@@ -84,9 +84,8 @@ class RedisBus(Bus):
         await super().start(role)
         channels = [self.key("node", self.node)]
         channels += [self.key("tel"), self.key("snap")] if role == EDGE else [self.key("req")]
-        self._tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._reader(channels))]
-        if role == EDGE:
-            self._tasks.append(asyncio.ensure_future(self._stream_reader()))
+        self._tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._reader(channels)),
+                       asyncio.ensure_future(self._stream_reader())]  # the ingest node: messages addressed to it
 
     async def close(self) -> None:
         self._closed = True
@@ -236,7 +235,8 @@ class RedisBus(Bus):
                     pass
 
     async def _stream_reader(self) -> None:
-        """An edge: read the event stream from the last delivered id, forever (across outages)."""
+        """Read the event stream from the last delivered id, forever (across outages): an edge takes every
+        event and the messages addressed to it, the ingest node only the messages addressed to it."""
         key, backoff, last_id = self.key("events"), 0.1, None
         while not self._closed:
             try:
@@ -298,7 +298,7 @@ class RedisBus(Bus):
             if self.on_events_lost is not None:
                 self.on_events_lost(missed)
         to, ev = m.get("to"), m.get("ev")
-        if not isinstance(ev, dict):
+        if not isinstance(ev, dict) or (to is None and self.role != EDGE):  # events are the edges'
             return
         self.stats["events_delivered"] += 1
         if to is None:

@@ -172,6 +172,9 @@ function onMessage(m) {
         for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub) conn.send({ type: "unsubscribe", sub });
       }
       break;
+    case "rate_limited":
+      status.setRateLimit(m);
+      break;
     case "acked":
       ackRequests.delete(m.id);
       alarms.settled(m.alarm);

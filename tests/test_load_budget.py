@@ -29,7 +29,7 @@ def test_node_budgets_cap_a_process_and_are_removed(tmp_path):
         try:
             nb.place("spin", spin.pid)
             quota = int((nb.groups["spin"] / "cpu.cfs_quota_us").read_text())
-            assert quota == 10_000 and str(spin.pid) in (nb.groups["spin"] / "cgroup.procs").read_text().split()
+            assert quota == budget.PERIOD_US // 10 and str(spin.pid) in (nb.groups["spin"] / "cgroup.procs").read_text().split()
             spin.wait(30)
             st = nb.stats()["spin"]
         finally:

@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections import deque
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -242,7 +243,7 @@ class RedisBus(Bus):
             try:
                 if last_id is None:
                     last_id = await self._start_position()
-                reply = await self.redis.xread({key: last_id}, count=512, block=1000)
+                reply: Any = await self.redis.xread({key: last_id}, count=512, block=1000)
                 backoff = 0.1
                 for _, entries in reply or ():
                     for entry_id, fields in entries:
@@ -256,12 +257,12 @@ class RedisBus(Bus):
 
     async def _start_position(self) -> str:
         """Where to read from: this node's stored position, else the stream's newest entry (or its start)."""
-        raw = await self.redis.hget(self.key("events", "pos"), self.node)
+        raw: Any = await self.redis.hget(self.key("events", "pos"), self.node)
         if raw is not None:
             self.position = unpack(raw)
             self.resumed_from = str(self.position.get("id"))
             return self.resumed_from
-        newest = await self.redis.xrevrange(self.key("events"), count=1)
+        newest: Any = await self.redis.xrevrange(self.key("events"), count=1)
         if not newest:
             return "0-0"
         entry_id, fields = newest[0]

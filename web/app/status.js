@@ -51,7 +51,8 @@ export class StatusBar {
     this.bus.title = bus?.node ? `the edge node ${bus.node} gets no data from the ingest node (its bus is down)` : "";
     const age = live ? this.store.dataAge(now) : null;
     this._set(this.age, `data age ${fmtAge(age)}`, `age ${age !== null && age > 2000 ? "stale" : ""}`);
-    const rl = this.rateLimit?.hello === this.store.hello && this.rateLimit.m.level > 0 ? this.rateLimit.m : null;
+    const m = this.rateLimit?.hello === this.store.hello ? this.rateLimit.m : null;
+    const rl = m && m.level > 0 && m.subs.length ? m : null;
     this.rate.hidden = !(live && rl);
     if (rl) this._set(this.rate, `RATE ${Math.min(...rl.subs.map((s) => s.rate))} Hz`, "badge rate warn", rl.reason);
     this._set(this.gaps, this.store.gaps ? `seq gaps ${this.store.gaps}` : "", "gaps");

@@ -128,6 +128,7 @@ def _station_config(args: argparse.Namespace, open_mode: bool) -> StationConfig:
                          health_details=args.health_details,
                          ping_timeout_s=min(args.ping_timeout, args.ping_interval),
                          console_max_behind_s=args.console_max_behind,
+                         console_age_budget_s=args.console_age_budget,
                          role=getattr(args, "role", "standalone"), redis_url=getattr(args, "redis", None),
                          bus_prefix=getattr(args, "redis_prefix", "gs"), node=getattr(args, "node", None),
                          authority_lease_s=args.authority_lease, registry_ttl_s=args.registry_ttl,
@@ -240,6 +241,9 @@ def _common_server_args(p: argparse.ArgumentParser, http_default: str) -> None:
     p.add_argument("--ping-interval", type=float, default=5.0, metavar="S", help="WebSocket ping interval")
     p.add_argument("--ping-timeout", type=float, default=5.0, metavar="S",
                    help="close a connection whose pong is this late (half-open links); at most --ping-interval")
+    p.add_argument("--console-age-budget", type=float, default=0.2, metavar="S",
+                   help="a console whose data is older than this when sent steps down a rate tier (20 -> 10 -> "
+                        "5 Hz ...) and back up once caught up (rate_limited); 0 = never (default 0.2)")
     p.add_argument("--console-max-behind", type=float, default=10.0, metavar="S",
                    help="close a console (4008) that stays this long behind")
     p.add_argument("--registry-ttl", type=float, default=15.0, help=argparse.SUPPRESS)

@@ -187,6 +187,9 @@ def add_run_args(p, *, duration: float, bitrate: float, procs: int) -> None:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--loadgen-procs", type=int, default=procs, help="load-generator processes (consoles split over them)")
     p.add_argument("--json", help="write every run, the machine and the commit here")
+    p.add_argument("--node-cpu", type=float, metavar="FRACTION",
+                   help="cap every server process (each node) at this fraction of one core, each in its own "
+                        "cgroup of the v1 cpu controller (budget.py); unbudgeted where cgroups cannot be written")
     add_noise_args(p)
 
 

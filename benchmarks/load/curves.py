@@ -28,7 +28,8 @@ def sweep(axis: str, values: list, kinds: list[str], args: argparse.Namespace) -
         for i in range(args.runs):
             for kind in kinds:
                 kw = dict(consoles=args.consoles, rate=args.rate, bitrate=args.bitrate, duration=args.duration,
-                          warmup=args.warmup, kind=kind, quiet=common.quiet_kwargs(args), procs=args.loadgen_procs)
+                          warmup=args.warmup, kind=kind, quiet=common.quiet_kwargs(args), procs=args.loadgen_procs,
+                          node_cpu=args.node_cpu)
                 kw[axis] = v
                 try:
                     r = common.measure_with_retries(lambda kw=kw: run_latency(**kw), args, f"{kind} {axis}={v}")

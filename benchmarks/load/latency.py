@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import common, servers
+from . import budget, common, servers
 from .common import CpuWindow, MachineWindow, rss_bytes
 from .pool import run_pool
 from .servers import KINDS, server, simulator
@@ -34,18 +34,20 @@ from .servers import KINDS, server, simulator
 
 def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, duration: float = 10.0,
                 warmup: float = 2.0, kind: str = "ours", profile: str | None = None,
-                quiet: dict | None = None, procs: int = 1, params: int = 0) -> dict:
+                quiet: dict | None = None, procs: int = 1, params: int = 0, node_cpu: float | None = None) -> dict:
     """One measurement: a fresh server and simulator, ``procs`` load-generator processes.
 
     ``quiet``: keyword arguments for ``wait_for_quiet`` (wait, bounded, for
     other work on the machine to calm down first); None = don't wait.
     ``params``: each console subscribes to the catalog's first K parameters (0: all).
+    ``node_cpu``: each server node in its own cgroup capped at this fraction of a core (``budget``).
     """
     before = common.wait_for_quiet(**quiet) if quiet is not None else None
     with server(kind) as srv, simulator(srv.udp_port, bitrate) as sim:
         srv.wait_configured()
         time.sleep(0.3)
         pids = srv.pids()
+        budgets, why_not = _budgets(node_cpu, pids)
         rss0 = {k: rss_bytes(p) for k, p in pids.items()}
         cpu = CpuWindow({**pids, "simulator": sim.pid, "orchestrator": os.getpid()})
         box = MachineWindow()
@@ -55,6 +57,7 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
         def on_measure() -> None:
             box.start()
             cpu.start()
+            marks["thr0"] = budgets.stats() if budgets else {}
             marks["h0"] = srv.health()
             if profile:
                 spy.append(start_py_spy(srv.pid, profile, duration))
@@ -62,12 +65,17 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
         def on_done() -> None:
             cpu.stop()
             box.stop()
+            marks["thr1"] = budgets.stats() if budgets else {}
             marks["h1"] = srv.health()
             marks["rss1"] = {k: rss_bytes(p) for k, p in pids.items()}
 
         mode = "naive" if kind.startswith("naive") else "ours"
-        res = run_pool(srv.ws_urls, mode=mode, consoles=consoles, rate=rate, duration=duration, warmup=warmup,
-                       procs=procs, params=params, on_measure=on_measure, on_done=on_done)
+        try:
+            res = run_pool(srv.ws_urls, mode=mode, consoles=consoles, rate=rate, duration=duration, warmup=warmup,
+                           procs=procs, params=params, on_measure=on_measure, on_done=on_done)
+        finally:
+            if budgets is not None:
+                budgets.close()
         for p in spy:
             try:
                 p.wait(duration + 30)
@@ -95,6 +103,9 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
         foreign_cpu_pct=round(box.busy_pct - sum(v for v in cpu.result.values() if v == v)
                               - res.get("loadgen_cpu_pct", 0), 1),
         quiet_before=before,
+        node_cpu=node_cpu if budgets is not None else None,
+        node_cpu_refused=why_not,
+        node_throttle=budget.throttle_delta(marks.get("thr0", {}), marks.get("thr1", {})) if budgets else None,
     )
     if mode == "naive" and "broadcasts" in h1 and "broadcasts" in h0:
         # the naive peers have no nominal rate: they send every decoded batch; compare with what they broadcast
@@ -106,6 +117,36 @@ def run_latency(*, consoles: int = 100, rate: int = 20, bitrate: float = 10e6, d
     if profile:
         res["profile"] = profile
     return res
+
+
+def _budgets(node_cpu: float | None, pids: dict[str, int]) -> tuple[budget.NodeBudgets | None, str | None]:
+    """Every server node (``server``, ``edgeN``; the node peer's feeder with its server) in its own capped
+    cgroup; (None, why) where that cannot be done, after saying so."""
+    if not node_cpu:
+        return None, None
+    why = budget.unavailable()
+    if why is not None:
+        print(f"--node-cpu {node_cpu}: {why}; running unbudgeted", flush=True)
+        return None, why
+    nb = budget.NodeBudgets(node_cpu)
+    try:
+        for name, pid in pids.items():
+            nb.place("server" if name == "feeder" else name, pid)
+    except OSError as exc:
+        nb.close()
+        why = f"cannot place the server processes in their cgroups: {exc}"
+        print(f"--node-cpu {node_cpu}: {why}; running unbudgeted", flush=True)
+        return None, why
+    return nb, None
+
+
+def throttle_text(r: dict) -> str:
+    """Per node: CPU % and how often the budget throttled it (empty when unbudgeted)."""
+    thr = r.get("node_throttle")
+    if not thr:
+        return ""
+    cpu = r.get("server_cpu_by_process") or {}
+    return "; budget " + ", ".join(f"{n} {cpu.get(n, '?')} % CPU throttled {t['throttled_pct']} %" for n, t in thr.items())
 
 
 def _delta(h0: dict, h1: dict, a: str, b: str):
@@ -173,14 +214,16 @@ def main(argv=None) -> int:
         r = common.measure_with_retries(
             lambda i=i: run_latency(consoles=args.consoles, rate=args.rate, bitrate=args.bitrate, duration=args.duration,
                                 warmup=args.warmup, kind=args.server, profile=args.profile if i == 0 else None,
-                                quiet=common.quiet_kwargs(args), procs=args.loadgen_procs, params=args.params),
+                                quiet=common.quiet_kwargs(args), procs=args.loadgen_procs, params=args.params,
+                                node_cpu=args.node_cpu),
             args, f"run {i + 1}")
         runs.append(r)
         lat = r["latency_ms"]
         print(f"run {i + 1}: {r['connected']}/{r['consoles']} consoles, p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
               f"max {lat['max']} ms, tick->console {r.get('tick_to_console_ms')}, {r['deliveries_per_s']} deliveries/s "
               f"(fraction {r['delivered_fraction']}), gaps {r['seq_gaps']}, server CPU {r['server_cpu_pct']} %, "
-              f"loadgen CPU {r['loadgen_cpu_pct']} %, other work on the machine {r['foreign_cpu_pct']} %{' (NOISY)' if r['noisy'] else ''}, errors {r['errors'] or '-'}", flush=True)
+              f"loadgen CPU {r['loadgen_cpu_pct']} %, other work on the machine {r['foreign_cpu_pct']} %{' (NOISY)' if r['noisy'] else ''}, errors {r['errors'] or '-'}"
+              f"{throttle_text(r)}", flush=True)
     s = summarize(runs)
     ok = s["p99_ms"] is not None and s["p99_ms"] <= args.target_p99_ms
     print(common.fmt_table([s], list(s)))

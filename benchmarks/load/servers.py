@@ -7,9 +7,10 @@ Kinds: ``ours`` (``groundstation serve --open``), ``ours-nodelay`` /
 ``ours-gcfreeze`` (ours with an outside patch, ``serve_patched``), ``naive``
 (``naive_ws``: our decoder + ``websockets.broadcast``), ``naive-node``
 (``naive_ws_node/server.js``: node ``ws``, fed by ``feeder`` = our decoder over
-a pipe), ``cluster`` (1 ingest + N edges over Redis, if ``serve`` has ``--role``);
-``ours-record`` / ``cluster-record``: the same, recording HDF5 (the ingest node) into a
-temporary directory removed afterwards.
+a pipe), ``cluster`` (1 ingest + 2 edges over Redis, if ``serve`` has ``--role``),
+``cluster4`` (1 ingest + 4 edges; any ``clusterN``); ``ours-record`` /
+``cluster-record`` / ``cluster4-record``: the same, recording HDF5 (the ingest node)
+into a temporary directory removed afterwards.
 
 Server tree: by default the servers run from this working tree. Other people
 edit it while benchmarks run, so ``--server-tree HEAD`` (any git revision, or a
@@ -37,7 +38,8 @@ from pathlib import Path
 from .common import HOST, ROOT, child_env, raise_fd_limit, stop_proc
 
 NODE_PEER = ROOT / "benchmarks" / "load" / "naive_ws_node"
-KINDS = ["ours", "ours-record", "ours-nodelay", "ours-gcfreeze", "naive", "naive-node", "cluster", "cluster-record"]
+KINDS = ["ours", "ours-record", "ours-nodelay", "ours-gcfreeze", "naive", "naive-node", "cluster", "cluster-record",
+         "cluster4", "cluster4-record"]
 TREE_ENV = "GS_BENCH_SERVER_TREE"
 SERVER_PACKAGES = ["groundstation", "telemetry_formats", "recorder", "web"]  # what a snapshot holds
 
@@ -193,15 +195,16 @@ def server(kind: str = "ours", *extra: str, open_mode: bool = True):
     ``open_mode=False`` (ours): tokens required, as in production."""
     if kind.endswith("-record"):
         base = kind.removesuffix("-record")
-        if base == "cluster":
-            extra = (extra[0] if extra else "2", *extra[1:])
+        if base.startswith("cluster"):
+            extra = (extra[0] if extra else edges_of(base), *extra[1:])
         with tempfile.TemporaryDirectory(prefix="gs-bench-rec-") as rec, \
                 server(base, *extra, "--record", rec, open_mode=open_mode) as s:
             s.kind = kind
             yield s
         return
-    if kind == "cluster":
-        with cluster(*extra) as c:
+    if kind.startswith("cluster"):
+        with cluster(*(extra or (edges_of(kind),))) as c:
+            c.kind = kind
             yield c
         return
     env = server_env()
@@ -222,6 +225,11 @@ def server(kind: str = "ours", *extra: str, open_mode: bool = True):
             os.unlink(log.name)
         except OSError:
             pass
+
+
+def edges_of(kind: str) -> str:
+    """The edge count of a cluster kind: ``cluster`` 2, ``cluster4`` 4."""
+    return kind.removeprefix("cluster").removesuffix("-record") or "2"
 
 
 @functools.lru_cache(maxsize=4)

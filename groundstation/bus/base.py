@@ -7,8 +7,10 @@ them and forward to their consoles. Edges send requests (alarm acknowledges,
 commands) to the ingest node and get the reply on their own channel. The
 console registry and the command-authority lease live behind the same
 interface. Publishing never blocks: messages are queued and written in order by
-the backend; telemetry is at-most-once, events are kept in order while the
-broker is reachable.
+the backend; telemetry is at-most-once; events reach every edge exactly once and
+in order, across a broker outage too (the Redis backend carries them on a
+stream); an edge that was away longer than the broker keeps them is told through
+``on_events_lost``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Bus(ABC):
         self.on_request: Callable[[dict], None] | None = None  # the ingest node
         self.on_node_message: Callable[[dict], None] | None = None  # replies, targeted alerts
         self.on_connection: Callable[[bool], None] | None = None  # broker lost (False) / back (True)
+        self.on_events_lost: Callable[[int], None] | None = None  # edges: events the broker no longer held
         self.connected = True
 
     @property
@@ -74,7 +77,8 @@ class Bus(ABC):
         """To the ingest node (``message["reply_to"]`` names the node that wants the answer)."""
 
     @abstractmethod
-    def to_node(self, node: str, message: dict) -> None: ...
+    def to_node(self, node: str, message: dict, *, reliable: bool = False) -> None:
+        """To one node; ``reliable``: kept across a broker outage and delivered once, in order with events."""
 
     # -- which tiers and groups edges need ----------------------------------------------------------
     @abstractmethod

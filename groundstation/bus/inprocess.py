@@ -72,7 +72,7 @@ class InProcessBus(Bus):
         if self.role in (INGEST, STANDALONE) and self.on_request is not None:
             asyncio.get_event_loop().call_soon(self.on_request, message)
 
-    def to_node(self, node: str, message: dict) -> None:
+    def to_node(self, node: str, message: dict, *, reliable: bool = False) -> None:
         bus = self.broker.nodes.get(node)
         if bus is not None and bus.on_node_message is not None:
             asyncio.get_event_loop().call_soon(bus.on_node_message, message)

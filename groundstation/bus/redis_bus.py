@@ -1,20 +1,30 @@
-"""The Redis backend of the bus (redis-py asyncio with hiredis): pub/sub for telemetry,
-events and requests, keys for the hello state and the snapshot, a hash + sorted set
-for the console registry, and Lua scripts for the atomic authority lease.
+"""The Redis backend of the bus (redis-py asyncio with hiredis): pub/sub for telemetry
+and requests, a Redis Stream for events, keys for the hello state and the snapshot,
+a hash + sorted set for the console registry, and Lua scripts for the atomic
+authority lease.
 
 Writes go through one queue drained by one task into pipelines, in order, so the
 event loop never waits for Redis. When Redis goes away, telemetry queued for it is
-dropped (at-most-once, counted); the reader reconnects with backoff and
-resubscribes, and ``on_connection`` tells the station so it can resynchronise
-its consoles.
+dropped (at-most-once, counted); events are kept and written again when Redis is
+back. Events (and reliable addressed messages such as targeted alerts) are
+entries of the stream ``PREFIX:events`` (``XADD ... MAXLEN ~ stream_maxlen``),
+numbered by the ingest node (``e`` its epoch, ``n`` its count): each edge reads
+from its last delivered id with ``XREAD BLOCK``, drops a number it already
+delivered (a retried write) and reports a jump in the numbers (it was away longer
+than the stream holds) through ``on_events_lost``. An edge keeps its position in
+``PREFIX:events:pos`` so that a restarted edge resumes where it stopped. The
+pub/sub reader reconnects with backoff and resubscribes, and ``on_connection``
+tells the station so it can resynchronise its consoles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -26,6 +36,8 @@ from .envelope import BusMessageError, TierFrame, pack, pack_tier, unpack, unpac
 __all__ = ["RedisBus"]
 
 MAX_BACKOFF_S = 1.0  # reconnect and write retries: 0.1 s doubling to this
+STREAM_MAXLEN = 10_000  # events kept in the stream (approximate trimming)
+MAX_PENDING_EVENTS = 65_536  # events held by the ingest node while Redis is away
 
 _HOLDS = "local cur = redis.call('GET', KEYS[1]) local mine = cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n'"
 _ACQUIRE = _HOLDS + """
@@ -46,17 +58,23 @@ class RedisBus(Bus):
 
     MAX_QUEUE = 4096
 
-    def __init__(self, url: str, node: str, *, prefix: str = "gs") -> None:
+    def __init__(self, url: str, node: str, *, prefix: str = "gs", stream_maxlen: int = STREAM_MAXLEN) -> None:
         super().__init__(node)
-        self.url, self.prefix = url, prefix
+        self.url, self.prefix, self.stream_maxlen = url, prefix, stream_maxlen
         self.redis = aioredis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
         self._out: deque[tuple[str, str, object]] = deque()
+        self._events: deque[bytes] = deque()  # stream entries not yet written: kept across an outage
+        self._epoch = os.urandom(6).hex()  # this publisher's numbering of its events
+        self._ev_n = 0
+        self.position: dict = {}  # an edge: {"id": last entry read, "seen": {publisher epoch: last number}}
+        self.resumed_from: str | None = None  # an edge: the stored position it started from
         self._state: bytes | None = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._closed = False
         self.connected = False
-        self.stats = {"published": 0, "dropped": 0, "received": 0, "bad": 0, "reconnects": 0}
+        self.stats = {"published": 0, "dropped": 0, "received": 0, "bad": 0, "reconnects": 0, "events_written": 0,
+                      "events_delivered": 0, "events_duplicate": 0, "events_lost": 0, "events_dropped": 0}
         self._scripts = {name: self.redis.register_script(src) for name, src in
                          (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE), ("live", _LIVE))}
 
@@ -66,8 +84,9 @@ class RedisBus(Bus):
     async def start(self, role: str) -> None:
         await super().start(role)
         channels = [self.key("node", self.node)]
-        channels += [self.key("tel"), self.key("ev"), self.key("snap")] if role == EDGE else [self.key("req")]
-        self._tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._reader(channels))]
+        channels += [self.key("tel"), self.key("snap")] if role == EDGE else [self.key("req")]
+        self._tasks = [asyncio.ensure_future(self._writer()), asyncio.ensure_future(self._reader(channels)),
+                       asyncio.ensure_future(self._stream_reader())]  # the ingest node: messages addressed to it
 
     async def close(self) -> None:
         self._closed = True
@@ -89,7 +108,15 @@ class RedisBus(Bus):
         self._queue("publish", self.key("tel"), pack_tier(frame))
 
     def publish_event(self, event: dict) -> None:
-        self._queue("publish", self.key("ev"), pack(event))
+        self._queue_event({"ev": event})
+
+    def _queue_event(self, entry: dict) -> None:
+        self._ev_n += 1
+        if len(self._events) >= MAX_PENDING_EVENTS:
+            self._events.popleft()  # the edges see the jump in the numbers and resynchronise
+            self.stats["events_dropped"] += 1
+        self._events.append(pack({"e": self._epoch, "n": self._ev_n, **entry}))
+        self._wake.set()
 
     def publish_snapshot(self, blob: bytes) -> None:
         self._queue("set", self.key("snapshot"), blob)
@@ -102,8 +129,14 @@ class RedisBus(Bus):
     def request(self, message: dict) -> None:
         self._queue("publish", self.key("req"), pack(message))
 
-    def to_node(self, node: str, message: dict) -> None:
-        self._queue("publish", self.key("node", node), pack(message))
+    def to_node(self, node: str, message: dict, *, reliable: bool = False) -> None:
+        if not reliable:
+            self._queue("publish", self.key("node", node), pack(message))
+        elif node == self.node:
+            if self.on_node_message is not None:
+                asyncio.get_event_loop().call_soon(self.on_node_message, message)
+        else:
+            self._queue_event({"to": node, "ev": message})
 
     def set_demand(self, demand: dict) -> None:
         self._queue("hset", self.key("demand"), (self.node, pack({"t": time.time(), "d": demand})))
@@ -123,26 +156,33 @@ class RedisBus(Bus):
             await self._wake.wait()
             self._wake.clear()
             batch, self._out = self._out, deque()
+            events, self._events = self._events, deque()
             state, self._state = self._state, None
-            if not batch and state is None:
+            if not batch and not events and state is None:
                 continue
             pipe = self.redis.pipeline(transaction=False)
             if state is not None:
                 pipe.set(self.key("state"), state)
             for op, key, payload in batch:
                 self._add(pipe, op, key, payload)
+            for entry in events:
+                pipe.xadd(self.key("events"), {"m": entry}, maxlen=self.stream_maxlen, approximate=True)
             try:
                 await pipe.execute()
                 self.stats["published"] += len(batch)
+                self.stats["events_written"] += len(events)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 self.stats["dropped"] += len(batch)
                 if state is not None and self._state is None:
                     self._state = state  # the state is idempotent: keep it for the next try
-                log_event("bus_write_failed", logging.WARNING, error=str(exc)[:200], dropped=len(batch))
+                events.extend(self._events)  # events are written again, in order, when Redis is back
+                self._events = events
+                log_event("bus_write_failed", logging.WARNING, error=str(exc)[:200], dropped=len(batch),
+                          events_kept=len(events))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-                if self._state is not None:
+                if self._state is not None or self._events:
                     self._wake.set()
 
     def _add(self, pipe, op: str, key: str, payload) -> None:
@@ -163,7 +203,7 @@ class RedisBus(Bus):
     # -- reading ---------------------------------------------------------------------------------------
     async def _reader(self, channels: list[str]) -> None:
         backoff = 0.1
-        handlers = {self.key("tel"): self._on_tel, self.key("ev"): self._on_ev, self.key("snap"): self._on_snap,
+        handlers = {self.key("tel"): self._on_tel, self.key("snap"): self._on_snap,
                     self.key("req"): self._on_req, self.key("node", self.node): self._on_node}
         ever = False
         while not self._closed:
@@ -195,6 +235,79 @@ class RedisBus(Bus):
                 except (RedisError, OSError):
                     pass
 
+    async def _stream_reader(self) -> None:
+        """Read the event stream from the last delivered id, forever (across outages): an edge takes every
+        event and the messages addressed to it, the ingest node only the messages addressed to it."""
+        key, backoff, last_id = self.key("events"), 0.1, None
+        while not self._closed:
+            try:
+                if last_id is None:
+                    last_id = await self._start_position()
+                reply: Any = await self.redis.xread({key: last_id}, count=512, block=1000)
+                backoff = 0.1
+                for _, entries in reply or ():
+                    for entry_id, fields in entries:
+                        last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                        self._on_entry(last_id, fields.get(b"m", b""))
+                if reply:
+                    self._queue("hset", self.key("events", "pos"), (self.node, pack(self.position)))
+            except (RedisError, OSError):
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _start_position(self) -> str:
+        """Where to read from: this node's stored position, else the stream's newest entry (or its start)."""
+        raw: Any = await self.redis.hget(self.key("events", "pos"), self.node)
+        if raw is not None:
+            self.position = unpack(raw)
+            self.resumed_from = str(self.position.get("id"))
+            return self.resumed_from
+        newest: Any = await self.redis.xrevrange(self.key("events"), count=1)
+        if not newest:
+            return "0-0"
+        entry_id, fields = newest[0]
+        self.position = {"id": entry_id.decode(), "seen": {}}
+        try:
+            m = unpack(fields.get(b"m", b""))
+            self.position["seen"][m["e"]] = int(m["n"])
+        except (BusMessageError, KeyError, TypeError, ValueError):
+            pass
+        return entry_id.decode()
+
+    def _on_entry(self, entry_id: str, data: bytes) -> None:
+        """One stream entry: drop a repeat, report a jump in a publisher's numbering, deliver the rest."""
+        try:
+            m = unpack(data)
+            epoch, n = str(m.get("e")), int(m.get("n", 0))
+        except (BusMessageError, TypeError, ValueError) as exc:
+            self.stats["bad"] += 1
+            log_event("bus_bad_message", logging.WARNING, channel="events", error=str(exc))
+            return
+        seen = self.position.setdefault("seen", {})
+        last = seen.get(epoch)
+        self.position["id"] = entry_id
+        if last is not None and n <= last:
+            self.stats["events_duplicate"] += 1
+            return
+        seen[epoch] = n
+        if len(seen) > 8:  # publishers (ingest node lives, edges sending alerts) no longer heard of
+            del seen[next(iter(seen))]
+        missed = n - last - 1 if last is not None else 0
+        if missed > 0:
+            self.stats["events_lost"] += missed
+            log_event("bus_events_lost", logging.WARNING, node=self.node, missed=missed)
+            if self.on_events_lost is not None:
+                self.on_events_lost(missed)
+        to, ev = m.get("to"), m.get("ev")
+        if not isinstance(ev, dict) or (to is None and self.role != EDGE):  # events are the edges'
+            return
+        self.stats["events_delivered"] += 1
+        if to is None:
+            if self.on_event is not None:
+                self.on_event(ev)
+        elif to == self.node and self.on_node_message is not None:
+            self.on_node_message(ev)
+
     def _set_connected(self, up: bool, reason: str = "") -> None:
         if up == self.connected:
             return
@@ -210,10 +323,6 @@ class RedisBus(Bus):
     def _on_tel(self, data: bytes) -> None:
         if self.on_tier is not None:
             self.on_tier(unpack_tier(data))
-
-    def _on_ev(self, data: bytes) -> None:
-        if self.on_event is not None:
-            self.on_event(unpack(data))
 
     def _on_snap(self, data: bytes) -> None:
         if self.on_snapshot is not None:
@@ -265,7 +374,9 @@ class RedisBus(Bus):
         return bool(await self._scripts["release"](keys=[self.key("lease", name)], args=[user or ""]))
 
     def status(self) -> dict:
-        return {**super().status(), "url": self._safe_url(), "queued": len(self._out), **self.stats}
+        return {**super().status(), "url": self._safe_url(), "queued": len(self._out),
+                "events_queued": len(self._events), "events_position": self.position.get("id"),
+                "events_resumed_from": self.resumed_from, **self.stats}
 
 
 def _holder(raw: bytes | None) -> dict | None:

@@ -256,7 +256,7 @@ class Hub:
             p = parts.get(gs)
             if p is None:
                 p = parts[gs] = head.bundle_parts([frame.groups[g] for g in gs])
-            s.send_parts(frame.rate, p[0], p[1], now_ns)
+            s.send_parts(frame.rate, p[0], p[1], now_ns, frame.ingest_ns)
             self._check(s)
         self.stats.deliveries += len(per_session)
         return len(per_session)

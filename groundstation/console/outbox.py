@@ -21,6 +21,7 @@ __all__ = ["Outbox"]
 class _Item:
     data: bytes
     key: object | None  # None = an event, never dropped
+    sample_ns: int = 0  # telemetry: arrival time of the newest sample it carries
 
 
 class Outbox:
@@ -36,6 +37,7 @@ class Outbox:
         self.behind_since_ns: int | None = None
         self.close_reason: str | None = None
         self.on_ready = None  # called after a push that made the queue non-empty (the writer may take it at once)
+        self.sent_sample_ns = 0  # newest sample time of the telemetry popped (for the data age at send time)
 
     def __len__(self) -> int:
         return len(self._q)
@@ -43,8 +45,8 @@ class Outbox:
     def push_event(self, data: bytes, now_ns: int = 0) -> None:
         self._push(_Item(data, None), now_ns)
 
-    def push_data(self, key: object, data: bytes, now_ns: int = 0) -> None:
-        self._push(_Item(data, key), now_ns)
+    def push_data(self, key: object, data: bytes, now_ns: int = 0, sample_ns: int = 0) -> None:
+        self._push(_Item(data, key, sample_ns), now_ns)
 
     def _push(self, item: _Item, now_ns: int) -> None:
         was_empty = not self._q
@@ -59,6 +61,8 @@ class Outbox:
             return None
         item = self._q.popleft()
         self.bytes -= len(item.data)
+        if item.sample_ns > self.sent_sample_ns:
+            self.sent_sample_ns = item.sample_ns
         if not self._q:
             self.behind_since_ns = None  # drained: caught up
         return item.data

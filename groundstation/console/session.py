@@ -27,6 +27,7 @@ from ..auth import Role, role_allows
 from ..catalog import SelectionError
 from .outbox import Outbox
 from .protocol import ProtocolError, decode_client_message, encode, packb
+from .shedding import RateGovernor, shed_rate
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -64,6 +65,10 @@ class Subscription:
     groups: list[str]
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     channel_groups: set[int] = field(default_factory=set)  # catalog group indexes
+    requested: int = 0  # the rate the console asked for (``rate`` is the tier it is in: lower when shed)
+
+    def __post_init__(self) -> None:
+        self.requested = self.requested or self.rate
 
     @property
     def selectors(self) -> int:
@@ -82,6 +87,8 @@ class ConsoleSession:
         self.errors = 0
         self.bus_monitor = False  # send the 1 Hz bus monitor snapshots (``bus_monitor`` message)
         self.closed = False  # after close(): messages are ignored, nothing is attached again
+        self.governor = RateGovernor()
+        self._age_from = 0  # the outbox's sent sample time already observed
 
     # -- sending --------------------------------------------------------------
     def next_seq(self) -> int:
@@ -92,9 +99,39 @@ class ConsoleSession:
         """Queue an event message (never dropped)."""
         self.outbox.push_event(encode(self.next_seq(), message), now_ns)
 
-    def send_parts(self, key, head: bytes, tail: bytes, now_ns: int = 0) -> None:
+    def send_parts(self, key, head: bytes, tail: bytes, now_ns: int = 0, sample_ns: int = 0) -> None:
         """Queue one tick's telemetry from ``SharedFrame.bundle_parts`` (built once for many consoles)."""
-        self.outbox.push_data(key, head + packb(self.next_seq()) + tail, now_ns)
+        self.outbox.push_data(key, head + packb(self.next_seq()) + tail, now_ns, sample_ns)
+
+    # -- rate shedding ----------------------------------------------------------
+    def sent(self, now_ns: int) -> int | None:
+        """The shell wrote what it popped: judge the data age of that telemetry (send time minus its
+        newest sample's arrival); past the budget the subscriptions step down a rate tier, and back up
+        once caught up (``rate_limited`` tells the console). Returns the new level when it changed."""
+        sample_ns = self.outbox.sent_sample_ns
+        if sample_ns == self._age_from or self.closed:
+            return None
+        self._age_from = sample_ns
+        level = self.governor.observe(now_ns - sample_ns, now_ns)
+        if level is not None:
+            self.shed(level, now_ns)
+        return level
+
+    def shed(self, level: int, now_ns: int) -> None:
+        """Move every subscription to its requested rate halved ``level`` times and say so."""
+        for sub in self.subs.values():
+            rate = shed_rate(sub.requested, level)
+            if rate != sub.rate:
+                self.hub.detach(self, sub)
+                sub.rate = rate
+                self.hub.attach(self, sub)
+        g = self.governor
+        age_ms, budget_ms = round(max(g.age_ns, 0) / 1e6, 1), round(g.budget_s * 1e3, 3)
+        reason = (f"data age {age_ms:g} ms over the {budget_ms} ms budget: fewer updates, newest values first"
+                  if level else f"caught up (data age {age_ms:g} ms): the requested rates again")
+        self.send({"type": "rate_limited", "level": level, "reason": reason, "age_ms": age_ms, "budget_ms": budget_ms,
+                   "subs": [{"sub": sub.id, "rate": sub.rate, "requested": sub.requested}
+                            for sub in self.subs.values()]}, now_ns)
 
     # -- receiving ------------------------------------------------------------
     def receive(self, data: bytes | str, now_ns: int = 0) -> None:
@@ -120,7 +157,8 @@ class ConsoleSession:
         self.send({"type": "pong", "id": msg["id"], "server_ns": now_ns}, now_ns)
 
     def _on_subscribe(self, msg: dict, now_ns: int) -> None:
-        sub = Subscription(self._next_sub, msg["rate"], msg["names"], msg["globs"], msg["groups"])
+        sub = Subscription(self._next_sub, shed_rate(msg["rate"], self.governor.level), msg["names"], msg["globs"],
+                           msg["groups"], requested=msg["rate"])
         self._admit(sub, now_ns)
         try:
             self.hub.resolve(sub)
@@ -129,7 +167,7 @@ class ConsoleSession:
         self._next_sub += 1
         self.subs[sub.id] = sub
         self.hub.attach(self, sub)
-        self.send({"type": "subscribed", "id": msg["id"], "sub": sub.id, "rate": sub.rate,
+        self.send({"type": "subscribed", "id": msg["id"], "sub": sub.id, "rate": sub.requested,
                    "ids": sub.ids.tolist(), "groups": sorted(self.hub.catalog.group_names[g] for g in sub.channel_groups)},
                   now_ns)
         self.send(self.hub.snapshot(sub.ids, sub.id), now_ns)

@@ -44,7 +44,8 @@ class AlertApi(_RegistryHandler):
             return
         targets = select(await self.station.bus.consoles(), alert)
         for node, sessions in by_node(targets).items():
-            self.station.bus.to_node(node, {"type": "deliver", "sessions": sessions, "message": alert.as_wire()})
+            self.station.bus.to_node(node, {"type": "deliver", "sessions": sessions, "message": alert.as_wire()},
+                                    reliable=True)
         audit_event("alert", alert=alert.id, user=alert.sender, severity=alert.severity,
                     positions=list(alert.positions), users=list(alert.users), delivered=len(targets))
         if not targets:

@@ -142,6 +142,7 @@ class TelemetrySocket(GuardedSocket):
         self._raw = self._direct and not isinstance(conn.stream, SSLIOStream)  # TLS: through the stream only
         outbox.on_ready = self._kick
         self.session = hub.connect(self.principal, now_ns(), outbox=outbox)
+        self.session.governor.budget_s = self.station.config.console_age_budget_s
         self.station.closers[self.session.id] = self._close
         self.register("console", self.session.id, self.principal)
         self.station.metrics.consoles.set(len(hub.sessions))
@@ -199,9 +200,11 @@ class TelemetrySocket(GuardedSocket):
             return
         if outbox.close_reason:
             self._close(CLOSE_TOO_SLOW, f"too slow: {outbox.close_reason}"[:120])
-        elif fut is not None and not fut.done():
+            return
+        if fut is not None and not fut.done():
             self._writing = True
             fut.add_done_callback(self._written)
+        self.session.sent(now_ns())  # the data age of what was written: may shed this console's rate
 
     def _send(self, data: bytes):
         """Framed bytes to the socket: straight into the kernel when the stream has nothing queued

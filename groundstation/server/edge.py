@@ -65,6 +65,7 @@ class EdgeStation(GroundStation):
         bus.on_event = self._on_event
         bus.on_snapshot = self._on_snapshot
         bus.on_connection = self._on_connection
+        bus.on_events_lost = self._on_events_lost
         bus.on_node_message = self._on_node_message
         self.commands = RemoteCommandCenter(self)
         self._demand: dict = {}
@@ -162,6 +163,18 @@ class EdgeStation(GroundStation):
         self.hub.broadcast({"type": "bus", "state": "OK" if up else "LOST", "node": self.bus.node}, now)
         if up:
             asyncio.ensure_future(self._recovered())
+
+    def _on_events_lost(self, missed: int) -> None:
+        """The broker no longer held events this edge missed: say so, then re-send the state."""
+        asyncio.ensure_future(self._events_lost(missed))
+
+    async def _events_lost(self, missed: int) -> None:
+        await self._resync()
+        hub = self.hub
+        hub.broadcast({"type": "events_lost", "missed": missed,
+                       "reason": "this edge was away longer than the bus keeps events",
+                       "alarms": hub.alarms.as_wire(), "link": hub.link_provider() if hub.link_provider else hub.link,
+                       "extra": self.state.get("extra", {})}, now_ns())
 
     async def _recovered(self) -> None:
         await self._resync()

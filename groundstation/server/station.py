@@ -70,6 +70,7 @@ class StationConfig:
     ping_interval_s: float = 5.0  # WebSocket ping; no pong within ping_timeout_s closes (half-open links)
     ping_timeout_s: float = 5.0
     console_max_behind_s: float = 10.0  # a console behind this long is closed with 4008 (Outbox)
+    console_age_budget_s: float = 0.2  # data age past this sheds a console's rate (console.shedding); 0 = never
     udp_sources: list[str] | None = None  # addresses/networks allowed to send telemetry; None = any
     strict_checksums: bool = False  # refuse (not decode) packets whose data checksum fails; recorded either way
     role: str = "standalone"  # standalone (in-process bus), ingest or edge (Redis bus; docs/deploy.md)

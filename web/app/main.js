@@ -185,6 +185,9 @@ function onMessage(m) {
         for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub && !history.owns(sub)) conn.send({ type: "unsubscribe", sub });
       }
       break;
+    case "rate_limited":
+      status.setRateLimit(m);
+      break;
     case "acked":
       ackRequests.delete(m.id);
       alarms.settled(m.alarm);

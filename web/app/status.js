@@ -12,17 +12,25 @@ export class StatusBar {
     this.bus = el("span", { class: "badge bus", id: "bus-state", hidden: true }, "DATA PATH LOST");
     this.age = el("span", { class: "age", id: "data-age" });
     this.gaps = el("span", { class: "gaps", id: "seq-gaps" });
+    this.rate = el("span", { class: "badge rate warn", id: "rate-limited", hidden: true });
+    this.rateLimit = null; // the server's last rate_limited message, for the session it came in
     this.replay = el("span", { class: "badge replay", id: "replay", hidden: true, title: "the data is a recording being replayed, not live" }, "REPLAY");
     this.who = el("span", { class: "who", id: "who" });
     this.signOut = el("button", { class: "sign-out", hidden: true, onclick: onSignOut }, "Sign out");
     this.notice = el("span", { class: "notice", id: "notice" });
-    container.append(this.replay, this.conn, this.link, this.bus, this.age, this.gaps, this.notice, this.who, this.signOut);
+    container.append(this.replay, this.conn, this.link, this.bus, this.age, this.rate, this.gaps, this.notice, this.who, this.signOut);
     this.connState = { state: "idle" };
     this.hasToken = false;
   }
 
   setConnection(s) {
     this.connState = s;
+    this.store.dirty.status = true;
+  }
+
+  /** The server shed (or restored) this console's update rate: shown until it is back at the requested one. */
+  setRateLimit(m) {
+    this.rateLimit = { m, hello: this.store.hello };
     this.store.dirty.status = true;
   }
 
@@ -48,6 +56,10 @@ export class StatusBar {
     this.bus.title = bus?.node ? `the edge node ${bus.node} gets no data from the ingest node (its bus is down)` : "";
     const age = live ? this.store.dataAge(now) : null;
     this._set(this.age, `data age ${fmtAge(age)}`, `age ${age !== null && age > 2000 ? "stale" : ""}`);
+    const m = this.rateLimit?.hello === this.store.hello ? this.rateLimit.m : null;
+    const rl = m && m.level > 0 && m.subs.length ? m : null;
+    this.rate.hidden = !(live && rl);
+    if (rl) this._set(this.rate, `RATE ${Math.min(...rl.subs.map((s) => s.rate))} Hz`, "badge rate warn", rl.reason);
     this._set(this.gaps, this.store.gaps ? `seq gaps ${this.store.gaps}` : "", "gaps");
     this.replay.hidden = !this.store.source?.replay;
     document.body.classList.toggle("replay", !!this.store.source?.replay);

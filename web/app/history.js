@@ -119,6 +119,6 @@ export class History {
     if (!r) return;
     clearTimeout(r.timer);
     this.req = null;
-    if (r.sub !== null && this.store.subscriptions.has(r.sub)) this.send({ type: "unsubscribe", sub: r.sub });
+    if (r.sub !== null && this.store.claimUnsubscribe(r.sub)) this.send({ type: "unsubscribe", sub: r.sub });
   }
 }

@@ -128,7 +128,7 @@ function subscribe() {
   if (!conn.connected || !layout) return;
   const names = [...new Set([...layout.table, ...layout.charts])].filter((n) => store.byName.has(n));
   if (!names.length) {
-    for (const sub of store.subscriptions.keys()) conn.send({ type: "unsubscribe", sub });
+    for (const sub of [...store.subscriptions.keys()]) if (store.claimUnsubscribe(sub)) conn.send({ type: "unsubscribe", sub });
     pendingSub = null;
     return;
   }
@@ -182,7 +182,7 @@ function onMessage(m) {
     case "subscribed":
       if (m.id !== null && m.id === pendingSub) {
         pendingSub = null;
-        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub && !history.owns(sub)) conn.send({ type: "unsubscribe", sub });
+        for (const sub of [...store.subscriptions.keys()]) if (sub !== m.sub && !history.owns(sub) && store.claimUnsubscribe(sub)) conn.send({ type: "unsubscribe", sub });
       }
       break;
     case "rate_limited":

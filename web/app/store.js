@@ -36,6 +36,7 @@ export class Store {
     this.serverLagMs = 0; // from the server's arrival of the data to its tick
     this.notice = null; // {text, level, at}
     this.subscriptions = new Map(); // sub id -> {ids, rate}
+    this.unsubscribing = new Set(); // sub ids an unsubscribe was sent for (its reply not yet in)
     this.dirty = { catalog: true, values: true, alarms: true, alerts: true, status: true, series: true };
     this.listeners = new Set();
   }
@@ -81,6 +82,7 @@ export class Store {
   reset() {
     this.lastSeq = 0;
     this.subscriptions.clear();
+    this.unsubscribing.clear();
   }
 
   apply(m) {
@@ -195,6 +197,15 @@ export class Store {
 
   _on_unsubscribed(m) {
     this.subscriptions.delete(m.sub);
+    this.unsubscribing.delete(m.sub);
+  }
+
+  /** True the first time it is asked for ``sub``: the caller sends the one unsubscribe for it
+   * (main.js and history.js may both want a subscription gone before its reply arrives). */
+  claimUnsubscribe(sub) {
+    if (!this.subscriptions.has(sub) || this.unsubscribing.has(sub)) return false;
+    this.unsubscribing.add(sub);
+    return true;
   }
 
   _on_snapshot(m) {
